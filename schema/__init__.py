@@ -1,0 +1,1 @@
+"""SQL migrations, shipped in the wheel as the package ``tasks.schema``."""

@@ -1,0 +1,155 @@
+"""MealScheduler: redbeat's scheduler, plus the Postgres producer and rescuer.
+
+redbeat keeps its regular entries and its Redis lock (one active beat). The
+lock only keeps a second beat quiet; correctness comes from the claim in
+Postgres (``FOR UPDATE SKIP LOCKED`` plus a dispatch id per claim), so a beat
+that lost its lock without knowing it still cannot dispatch twice.
+
+Each tick: extend the lock, run redbeat's entries, reap expired leases every
+``TASKS_REAP_SECONDS``, claim and publish due jobs, then sleep on
+LISTEN/NOTIFY until the next tick or a wake-up (a job inserted, triggered,
+re-enabled, a concurrency slot freed, the scheduler resumed). While a claim
+fills its batch the beat keeps going without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, RedBeatScheduler, get_redis
+from redis.exceptions import LockError, RedisError
+
+from tasks.celery_app import TASK_NAME, Runtime
+from tasks.errors import DatabaseUnavailable, TasksError
+from tasks.handlers import registered_types
+from tasks.ids import BROKER_PRIORITY
+from tasks.models import ClaimedJob
+from tasks.producer import Producer
+from tasks.rescuer import Rescuer
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MAX = 5.0
+
+
+class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
+    lock: Any = None
+
+    def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        runtime: Runtime = app.meal_runtime
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.producer = Producer(
+            runtime.db, self.publish, runtime.settings.claim_batch, registered_types
+        )
+        self.rescuer = Rescuer(
+            runtime.db, runtime.settings.retention_days, runtime.settings.retention_keep
+        )
+        self.listener = runtime.db.listener("meal_scheduler_wakeup")
+        self._next_reap = 0.0
+        self._backoff = 0.0
+        super().__init__(app, *args, **kwargs)
+
+    # ------------------------------------------------------------ publishing
+
+    def publish(self, jobs: Sequence[ClaimedJob]) -> None:
+        queue = self.settings.queue
+        with self.app.producer_or_acquire() as producer:
+            for job in jobs:
+                self.app.send_task(
+                    TASK_NAME,
+                    args=(job.job_id, job.dispatch_id),
+                    task_id=job.task_id,
+                    priority=BROKER_PRIORITY[job.priority],
+                    queue=queue,
+                    producer=producer,
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+                )
+
+    # ------------------------------------------------------------ the lock
+
+    def _try_lock(self) -> bool:
+        """Take redbeat's lock without blocking: a standby keeps trying."""
+        if not self.lock_key:
+            return True
+        if self.lock is not None:
+            return True
+        client = get_redis(self.app)
+        lock = client.lock(self.lock_key, timeout=self.lock_timeout, sleep=self.max_interval)
+        lock.lua_extend = client.register_script(LUA_EXTEND_TO_SCRIPT)
+        if lock.acquire(blocking=False):
+            log.info("beat lock acquired", extra={"action": "lock_acquired"})
+            self.lock = lock
+            return True
+        return False
+
+    # ------------------------------------------------------------ the tick
+
+    def tick(self, min: Any = min, **kwargs: Any) -> float:
+        tick = self.settings.tick_seconds
+        try:
+            if not self._try_lock():
+                return float(self.max_interval)
+            interval = float(super().tick(min=min, **kwargs))
+        except LockError:
+            log.warning("beat lock lost; standing by", extra={"action": "lock_lost"})
+            self.lock = None
+            return tick
+        except (RedisError, KombuOperationalError, OSError):
+            log.warning("redis unavailable", exc_info=True, extra={"action": "redis_down"})
+            return self._back_off()
+        try:
+            self._maybe_reap()
+            result = self.producer.run_once()
+        except DatabaseUnavailable:
+            log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
+            return self._back_off()
+        except (RedisError, KombuOperationalError, OSError):
+            # The producer already handed the claims back.
+            log.warning("publish failed", exc_info=True, extra={"action": "publish_failed"})
+            return self._back_off()
+        except TasksError:
+            log.exception("tick failed", extra={"action": "tick_failed"})
+            return tick
+        self._backoff = 0.0
+        if result.claimed:
+            log.info(
+                "dispatched",
+                extra={
+                    "action": "dispatched",
+                    "claimed": result.claimed,
+                    "published": result.published,
+                    "unknown_type": result.unknown_type,
+                },
+            )
+        if result.full:
+            return 0.0  # more is due: keep going instead of sleeping
+        try:
+            self.listener.wait(max(0.0, builtin_min(interval, tick)))
+        except DatabaseUnavailable:
+            return self._back_off()
+        return 0.0
+
+    def _maybe_reap(self) -> None:
+        now = time.monotonic()
+        if now < self._next_reap:
+            return
+        self._next_reap = now + self.settings.reap_seconds
+        self.rescuer.run_once()
+
+    def _back_off(self) -> float:
+        self._backoff = builtin_min(BACKOFF_MAX, self._backoff * 2 or 0.5)
+        return self._backoff
+
+    def close(self) -> None:
+        self.listener.close()
+        super().close()
+        self.runtime.db.close()
+
+
+builtin_min = min

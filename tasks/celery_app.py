@@ -1,0 +1,118 @@
+"""The Celery app: configuration, the one task, and the per-process runtime.
+
+``celery -A tasks worker|beat`` reaches :func:`get_app` through the lazy
+``tasks.app`` attribute; tests build their own with :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery, signals
+
+from tasks.db import Database
+from tasks.execution import Attempt, run
+from tasks.handlers import load_handler_modules
+from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
+from tasks.leases import LeaseKeeper
+from tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "meal_scheduler.run_job"
+PRIORITY_STEPS = sorted(set(BROKER_PRIORITY.values()))
+
+
+@dataclass
+class Runtime:
+    """What one process needs: settings, its pool, its lease keeper."""
+
+    settings: Settings
+    db: Database
+    leases: LeaseKeeper
+
+    @classmethod
+    def build(cls, settings: Settings, application_name: str = "meal-scheduler") -> Runtime:
+        db = Database(settings.database_url, settings.db_pool_size, application_name)
+        return cls(settings, db, LeaseKeeper(db, settings.lease_seconds))
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    transport: dict[str, Any] = {
+        # Longer than any job: Redis redelivers an unacked message after it.
+        "visibility_timeout": settings.visibility_timeout,
+        # One queue, strict priority: kombu keeps a list per step and BRPOPs
+        # them in order, so a critical message is taken before any low one.
+        "priority_steps": PRIORITY_STEPS,
+        "sep": ":",
+        "queue_order_strategy": "priority",
+    }
+    config: dict[str, Any] = {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": settings.queue,
+        "task_default_priority": BROKER_PRIORITY["medium"],
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "beat_scheduler": "tasks.beat:MealScheduler",
+        "beat_max_loop_interval": 5,
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_key_prefix": settings.key_prefix,
+        # Sized to the tick, not redbeat's 25-minute default: a standby beat
+        # polls every beat_max_loop_interval and takes over within ~20 s.
+        "redbeat_lock_timeout": 15,
+        "enable_utc": True,
+    }
+    if settings.redis_url.startswith("rediss://") and "ssl_cert_reqs" not in settings.redis_url:
+        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        config["redbeat_redis_options"] = {"ssl_cert_reqs": "required"}
+    return config
+
+
+def create_app(settings: Settings, load_handlers: bool = True) -> Celery:
+    if load_handlers:
+        load_handler_modules(settings.handler_modules)
+    app = Celery("meal_scheduler", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    app.meal_runtime = Runtime.build(settings)
+
+    @app.task(name=TASK_NAME, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
+        runtime: Runtime = self.app.meal_runtime
+        worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
+        attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker)
+        return run(runtime.db, runtime.leases, attempt)
+
+    return app
+
+
+_default: Celery | None = None
+
+
+def get_app() -> Celery:
+    """The app of ``celery -A tasks``, built once from the environment."""
+    global _default  # noqa: PLW0603 - one app per process, built on first use
+    if _default is None:
+        _default = create_app(Settings.from_env())
+        _default.set_current()
+    return _default
+
+
+@signals.worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _close_pool(**_: Any) -> None:
+    if _default is not None:
+        _default.meal_runtime.db.close()

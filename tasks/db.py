@@ -1,0 +1,241 @@
+"""The only module that imports psycopg: pools, named-query helpers, errors.
+
+Every call takes a query *name* from ``tasks/sql/queries.sql``; no SQL is
+built in Python. Errors from psycopg are mapped onto ``tasks.errors`` through
+one table (most specific class first) and always keep their cause.
+
+One pool per process: a Celery prefork child inherits its parent's pool
+object but not a usable socket, so :meth:`Database.pool` reopens it when the
+process id changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
+
+import psycopg
+import psycopg.errors as pgerr
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from tasks.errors import (
+    Conflict,
+    DatabaseError,
+    DatabaseUnavailable,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    TasksError,
+)
+from tasks.sql import Query, queries
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+# Most specific first: the first matching class wins.
+_ERROR_MAP: tuple[tuple[type[BaseException], type[DatabaseError]], ...] = (
+    (PoolTimeout, DatabaseUnavailable),
+    (pgerr.NoDataFound, NotFound),
+    (pgerr.RaiseException, InvalidTransition),
+    (pgerr.UniqueViolation, Conflict),
+    (pgerr.InvalidParameterValue, InvalidInput),
+    (pgerr.InvalidTextRepresentation, InvalidInput),
+    (pgerr.CheckViolation, InvalidInput),
+    (pgerr.NotNullViolation, InvalidInput),
+    (pgerr.ForeignKeyViolation, InvalidInput),
+    (pgerr.DataException, InvalidInput),
+    (pgerr.AdminShutdown, DatabaseUnavailable),
+    (pgerr.CannotConnectNow, DatabaseUnavailable),
+    (psycopg.OperationalError, DatabaseUnavailable),
+    (psycopg.InterfaceError, DatabaseUnavailable),
+    (psycopg.Error, DatabaseError),
+)
+
+
+def _message(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    return str(primary or exc).strip().splitlines()[0] if str(primary or exc).strip() else repr(exc)
+
+
+def map_error(exc: BaseException) -> TasksError:
+    for source, target in _ERROR_MAP:
+        if isinstance(exc, source):
+            return target(_message(exc))
+    return DatabaseError(_message(exc))
+
+
+@contextlib.contextmanager
+def wrap_errors() -> Iterator[None]:
+    try:
+        yield
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise map_error(exc) from exc
+
+
+def _run(conn: psycopg.Connection[Row], query: Query, params: dict[str, Any]) -> Any:
+    cur = conn.execute(query.text, params)
+    if query.kind == "one":
+        return cur.fetchone()
+    if query.kind == "many":
+        return cur.fetchall()
+    return None
+
+
+class Session:
+    """One connection, for work that needs a transaction or session state."""
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+
+    def one(self, name: str, /, **params: Any) -> Row | None:
+        with wrap_errors():
+            return cast("Row | None", _run(self._conn, queries[name], params))
+
+    def many(self, name: str, /, **params: Any) -> list[Row]:
+        with wrap_errors():
+            return cast("list[Row]", _run(self._conn, queries[name], params))
+
+    def exec(self, name: str, /, **params: Any) -> None:
+        with wrap_errors():
+            _run(self._conn, queries[name], params)
+
+    def script(self, sql: str) -> None:
+        """Run a trusted multi-statement file (a migration) as it is."""
+        with wrap_errors():
+            self._conn.execute(cast("Any", sql))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with wrap_errors(), self._conn.transaction():
+            yield self
+
+
+class Database:
+    """A lazily opened, fork-aware connection pool plus named-query helpers."""
+
+    def __init__(self, url: str, max_size: int = 4, application_name: str = "meal-scheduler"):
+        self._url = url
+        self._max_size = max_size
+        self._application_name = application_name
+        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _open(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                return self._pool
+            # After a fork the inherited pool shares sockets with the parent:
+            # drop it without closing (closing would talk on the parent's sockets).
+            pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+                self._url,
+                min_size=1,
+                max_size=self._max_size,
+                open=False,
+                check=ConnectionPool.check_connection,
+                timeout=10.0,
+                kwargs={
+                    "autocommit": True,
+                    "row_factory": dict_row,
+                    "application_name": self._application_name,
+                },
+                name=self._application_name,
+            )
+            with wrap_errors():
+                pool.open(wait=False)
+            self._pool, self._pid = pool, os.getpid()
+            return pool
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        with wrap_errors(), self._open().connection() as conn:
+            yield Session(conn)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.session() as session, session.transaction():
+            yield session
+
+    def one(self, name: str, /, **params: Any) -> Row | None:
+        with self.session() as s:
+            return s.one(name, **params)
+
+    def many(self, name: str, /, **params: Any) -> list[Row]:
+        with self.session() as s:
+            return s.many(name, **params)
+
+    def exec(self, name: str, /, **params: Any) -> None:
+        with self.session() as s:
+            s.exec(name, **params)
+
+    @contextlib.contextmanager
+    def direct(self, autocommit: bool = True) -> Iterator[Session]:
+        """A connection outside the pool (migrations hold session-level locks)."""
+        with wrap_errors():
+            conn = psycopg.connect(
+                self._url,
+                autocommit=autocommit,
+                row_factory=dict_row,
+                application_name=self._application_name,
+            )
+        try:
+            yield Session(conn)
+        finally:
+            conn.close()
+
+    def listener(self, channel: str) -> Listener:
+        return Listener(self._url, channel, self._application_name)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.close()
+            self._pool = None
+
+
+class Listener:
+    """A dedicated LISTEN connection; :meth:`wait` returns on a notification."""
+
+    def __init__(self, url: str, channel: str, application_name: str) -> None:
+        self._url = url
+        self._channel = channel
+        self._application_name = f"{application_name}-listen"
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            with wrap_errors():
+                conn = psycopg.connect(
+                    self._url, autocommit=True, application_name=self._application_name
+                )
+                conn.execute(queries["listen_wakeup"].text)
+            self._conn = conn
+        return self._conn
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when woken by a notification."""
+        conn = self._connect()
+        try:
+            got = False
+            for _ in conn.notifies(timeout=max(timeout, 0.0), stop_after=1):
+                got = True
+            if got:  # drain what else arrived, so one burst wakes us once
+                for _ in conn.notifies(timeout=0.0):
+                    pass
+            return got
+        except (psycopg.Error, OSError) as exc:
+            self.close()
+            raise map_error(exc) from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None

@@ -1,0 +1,140 @@
+"""One attempt: start -> handler -> complete or fail, recorded in Postgres.
+
+``start_execution`` is the dedup fence: it only starts a job that is still
+queued under the message's dispatch id, so a redelivered or duplicated
+message returns no row and is a logged no-op. Postgres decides retries;
+Celery's own retry is never used.
+
+If Postgres is away when the handler finishes, the result is kept in memory
+and recording is retried with backoff; if it still cannot be recorded, the
+lease runs out and the rescuer retries the attempt. Nothing is dropped
+silently either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from tasks import store
+from tasks.db import Database
+from tasks.errors import DatabaseUnavailable, HandlerError
+from tasks.handlers import JobContext, get_handler
+from tasks.ids import DispatchId, JobId
+from tasks.leases import LeaseKeeper
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["duplicate", "completed", "failed", "lost"]
+
+MAX_ERROR_CHARS = 4000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    job_id: JobId
+    dispatch_id: DispatchId
+    celery_task_id: str
+    worker: str
+
+
+def describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def _record(action: str, call: Callable[[], T], retry_for: float) -> T:
+    """Run a recording call, retrying while Postgres is unavailable."""
+    deadline = time.monotonic() + retry_for
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except DatabaseUnavailable:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("postgres unavailable; retrying", extra={"action": action, "delay": delay})
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def run(
+    db: Database, leases: LeaseKeeper, attempt: Attempt, record_retry_for: float = 60.0
+) -> Outcome:
+    started = _record(
+        "start",
+        lambda: store.start_execution(
+            db,
+            attempt.job_id,
+            attempt.dispatch_id,
+            attempt.worker,
+            attempt.celery_task_id,
+            leases.lease_seconds,
+        ),
+        record_retry_for,
+    )
+    if started is None:
+        log.info(
+            "duplicate or stale message ignored",
+            extra={
+                "action": "duplicate",
+                "job_id": attempt.job_id,
+                "task_id": attempt.celery_task_id,
+            },
+        )
+        return "duplicate"
+    execution_id = started.execution_id
+    leases.hold(execution_id)
+    try:
+        error: str | None = None
+        output_json: str | None = None
+        handler = get_handler(started.job_type)
+        if handler is None:
+            error = describe(
+                HandlerError(f"no handler registered for job_type {started.job_type!r}")
+            )
+        else:
+            ctx = JobContext(
+                job_id=started.job_id,
+                job_type=started.job_type,
+                user_id=started.user_id,
+                parameters=started.parameters,
+                execution_id=execution_id,
+                attempt_number=started.attempt_number,
+                trigger_type=started.trigger_type,
+                parent_job_id=started.parent_job_id,
+                scheduled_for=started.scheduled_for,
+            )
+            try:
+                output_json = store.encode_output(handler(ctx))
+            except Exception as exc:
+                error = describe(exc)
+        if error is None:
+            recorded = _record(
+                "complete",
+                lambda: store.complete_execution(db, execution_id, output_json),
+                record_retry_for,
+            )
+            outcome: Outcome = "completed"
+        else:
+            recorded = _record(
+                "fail", lambda: store.fail_execution(db, execution_id, error), record_retry_for
+            )
+            outcome = "failed"
+    finally:
+        leases.release(execution_id)
+    extra = {"action": outcome, "job_id": started.job_id, "execution_id": execution_id}
+    if not recorded:
+        # The rescuer closed this attempt (lease or deadline ran out) first.
+        log.warning("attempt finished after it was abandoned", extra=extra)
+        return "lost"
+    if outcome == "failed":
+        log.warning("job failed: %s", error, extra=extra)
+    else:
+        log.info("job completed", extra=extra)
+    return outcome

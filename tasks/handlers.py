@@ -1,0 +1,83 @@
+"""The handler API: ``@job_handler("job_type")`` and :class:`JobContext`.
+
+A handler is ``def f(ctx: JobContext) -> dict | None``; the returned dict is
+stored as the execution's JSONB ``output``. Raising marks the attempt failed
+and Postgres decides whether and when to retry.
+
+Handler modules are imported at startup by worker and beat alike: the
+built-in ``tasks.jobs`` package, then every module in
+``TASKS_HANDLER_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tasks.errors import ConfigError, HandlerError
+from tasks.ids import ExecutionId, JobId, TriggerType, UserId
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler knows about the attempt it runs."""
+
+    job_id: JobId
+    job_type: str
+    user_id: UserId | None
+    parameters: Mapping[str, Any]
+    execution_id: ExecutionId
+    attempt_number: int
+    trigger_type: TriggerType
+    parent_job_id: JobId | None = None
+    scheduled_for: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[JobContext], "dict[str, Any] | None"]
+
+_registry: dict[str, Handler] = {}
+
+
+def job_handler(job_type: str) -> Callable[[Handler], Handler]:
+    """Register ``f`` as the handler of ``job_type``."""
+    if not job_type or not job_type.strip():
+        raise HandlerError("job_handler needs a non-empty job_type")
+
+    def register(func: Handler) -> Handler:
+        existing = _registry.get(job_type)
+        if existing is not None and existing is not func:
+            where = f"{existing.__module__}.{existing.__qualname__}"
+            raise HandlerError(f"job_type {job_type!r} already has a handler: {where}")
+        _registry[job_type] = func
+        return func
+
+    return register
+
+
+def get_handler(job_type: str) -> Handler | None:
+    return _registry.get(job_type)
+
+
+def registered_types() -> frozenset[str]:
+    return frozenset(_registry)
+
+
+def load_handler_modules(modules: tuple[str, ...]) -> list[str]:
+    """Import the built-in jobs and ``modules``; an import error names the module."""
+    loaded = []
+    for name in ("tasks.jobs", *modules):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise ConfigError(
+                f"TASKS_HANDLER_MODULES: cannot import {name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        loaded.append(name)
+    return loaded

@@ -1,0 +1,135 @@
+"""Settings, read once from the environment at an entry point and passed down.
+
+``DATABASE_URL`` and ``REDIS_URL`` keep the ecosystem's names; everything of
+ours is ``TASKS_*``. Every variable is documented in the README's
+configuration table. An invalid value raises :class:`ConfigError` naming the
+variable; an unset one takes the default (checked with ``is None``, so ``0``
+is never mistaken for "unset").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from tasks.errors import ConfigError
+
+ENV_DOC: dict[str, str] = {
+    "DATABASE_URL": "Postgres URL, postgresql://user:pass@host:5432/db (required)",
+    "REDIS_URL": "Redis URL for the broker and redbeat, redis:// or rediss:// (required)",
+    "TASKS_HANDLER_MODULES": "comma-separated modules that register handlers (default: none)",
+    "TASKS_TICK_SECONDS": "beat tick in seconds (default 1)",
+    "TASKS_LEASE_SECONDS": "execution lease, renewed every third of it (default 30)",
+    "TASKS_CLAIM_BATCH": "most jobs claimed and published per round trip (default 500)",
+    "TASKS_DB_POOL_SIZE": "Postgres connections per process (default 4)",
+    "TASKS_QUEUE": "Celery queue name (default meal_scheduler)",
+    "TASKS_KEY_PREFIX": "prefix of redbeat's Redis keys (default meal-scheduler)",
+    "TASKS_VISIBILITY_TIMEOUT": "seconds before Redis redelivers an unacked message (default 7200)",
+    "TASKS_REAP_SECONDS": "how often the beat reaps expired leases (default 5)",
+    "TASKS_RETENTION_DAYS": "execution history older than this is pruned (default 90)",
+    "TASKS_RETENTION_KEEP": "newest executions kept per job whatever their age (default 50)",
+}
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {raw}")
+    return value
+
+
+def _url(
+    env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: str, required: bool
+) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        if not required:
+            return ""
+        raise ConfigError(f"{name} is not set (for example {example})")
+    scheme = urlsplit(raw).scheme
+    if scheme not in schemes:
+        raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(repr=False)
+    redis_url: str = field(repr=False)
+    handler_modules: tuple[str, ...] = ()
+    tick_seconds: float = 1.0
+    lease_seconds: int = 30
+    claim_batch: int = 500
+    db_pool_size: int = 4
+    queue: str = "meal_scheduler"
+    key_prefix: str = "meal-scheduler"
+    visibility_timeout: int = 7200
+    reap_seconds: float = 5.0
+    retention_days: int = 90
+    retention_keep: int = 50
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds < 3:
+            raise ConfigError(f"TASKS_LEASE_SECONDS must be >= 3, got {self.lease_seconds}")
+        if self.visibility_timeout <= self.lease_seconds:
+            raise ConfigError(
+                "TASKS_VISIBILITY_TIMEOUT must be longer than TASKS_LEASE_SECONDS "
+                f"({self.visibility_timeout} <= {self.lease_seconds})"
+            )
+        for module in self.handler_modules:
+            if not module.replace(".", "").replace("_", "").isalnum():
+                raise ConfigError(f"TASKS_HANDLER_MODULES has an invalid module name {module!r}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, need_redis: bool = True) -> Settings:
+        """Read the environment; ``need_redis=False`` for commands that only use Postgres."""
+        env = os.environ if env is None else env
+        modules = env.get("TASKS_HANDLER_MODULES")
+        return cls(
+            database_url=_url(
+                env,
+                "DATABASE_URL",
+                ("postgresql", "postgres"),
+                "postgresql://root@127.0.0.1/meal",
+                True,
+            ),
+            redis_url=_url(
+                env,
+                "REDIS_URL",
+                ("redis", "rediss", "unix"),
+                "redis://127.0.0.1:6379/0",
+                need_redis,
+            ),
+            handler_modules=tuple(m.strip() for m in (modules or "").split(",") if m.strip()),
+            tick_seconds=_float(env, "TASKS_TICK_SECONDS", 1.0, 0.05),
+            lease_seconds=_int(env, "TASKS_LEASE_SECONDS", 30, 3),
+            claim_batch=_int(env, "TASKS_CLAIM_BATCH", 500, 1),
+            db_pool_size=_int(env, "TASKS_DB_POOL_SIZE", 4, 1),
+            queue=env.get("TASKS_QUEUE") or "meal_scheduler",
+            key_prefix=env.get("TASKS_KEY_PREFIX") or "meal-scheduler",
+            visibility_timeout=_int(env, "TASKS_VISIBILITY_TIMEOUT", 7200, 10),
+            reap_seconds=_float(env, "TASKS_REAP_SECONDS", 5.0, 0.1),
+            retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
+            retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
+        )

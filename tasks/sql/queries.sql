@@ -1,0 +1,81 @@
+-- Every query the Python code runs. Names match the Python function that
+-- runs them; parameters are named; :one/:many/:exec picks the db helper.
+-- Time-dependent functions take p_now, so tests can fix the clock; NULL
+-- means "the server's now()".
+
+-- ---------------------------------------------------------------- migrations
+
+-- name: lock_migrations :exec
+-- Session-level lock: two deploys running `db migrate` at once take turns.
+SELECT pg_advisory_lock(7269381244500191001);
+
+-- name: unlock_migrations :exec
+SELECT pg_advisory_unlock(7269381244500191001);
+
+-- name: create_migrations_table :exec
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    sha256     text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: applied_migrations :many
+SELECT version, name, sha256, applied_at FROM schema_migrations ORDER BY version;
+
+-- name: record_migration :exec
+INSERT INTO schema_migrations (version, name, sha256) VALUES (%(version)s, %(name)s, %(sha256)s);
+
+-- name: forget_migration :exec
+DELETE FROM schema_migrations WHERE version = %(version)s;
+
+-- name: enable_rollback_backup :exec
+-- Read by the 001 rollback: copy the tables into *_backup before dropping.
+SELECT set_config('meal_scheduler.rollback_backup', 'on', true);
+
+-- ---------------------------------------------------------------- dispatch
+
+-- name: claim_due_jobs :many
+-- Rows held by another claimer are skipped, not waited on; the function
+-- caps the batch at max_concurrent_jobs minus what is queued or running.
+SELECT job_id, job_type, priority::text AS priority, dispatch_id,
+       trigger_type::text AS trigger_type, scheduled_for
+FROM claim_due_jobs_v1(%(limit)s, coalesce(%(now)s, now()));
+
+-- name: release_claims :one
+-- A publish failed: the claimed jobs go back to pending, nothing is lost.
+SELECT release_claims_v1(%(dispatch_ids)s::bigint[]) AS released;
+
+-- name: listen_wakeup :exec
+LISTEN meal_scheduler_wakeup;
+
+-- name: reap_expired :many
+SELECT kind, job_id, execution_id FROM reap_expired_v1(coalesce(%(now)s, now()), %(limit)s);
+
+-- name: prune_executions :one
+SELECT prune_executions_v1(
+    make_interval(days => %(older_than_days)s), %(keep_per_job)s, %(batch)s,
+    coalesce(%(now)s, now())
+) AS deleted;
+
+-- ---------------------------------------------------------------- execution
+
+-- name: start_execution :one
+-- No row back means the message is a duplicate or stale: a logged no-op.
+SELECT execution_id, job_type, user_id, parameters, attempt_number,
+       trigger_type::text AS trigger_type, parent_job_id, timeout_seconds, scheduled_for
+FROM start_execution_v1(%(job_id)s, %(dispatch_id)s, %(worker)s, %(celery_task_id)s,
+                        %(lease_seconds)s, coalesce(%(now)s, now()));
+
+-- name: complete_execution :one
+SELECT complete_execution_v1(%(execution_id)s, %(output)s::jsonb, coalesce(%(now)s, now()))
+    AS recorded;
+
+-- name: fail_execution :one
+SELECT fail_execution_v1(%(execution_id)s, %(error)s, %(final)s, coalesce(%(now)s, now()))
+    AS recorded;
+
+-- name: renew_leases :many
+-- One statement renews every lease a worker process holds.
+SELECT lost FROM renew_leases_v1(%(execution_ids)s::bigint[], %(lease_seconds)s,
+                                 coalesce(%(now)s, now())) AS lost;

@@ -1,0 +1,127 @@
+"""Typed calls to the SQL functions; each has the name of the query it runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tasks.db import Database
+from tasks.errors import HandlerError
+from tasks.ids import DispatchId, ExecutionId, JobId, UserId
+from tasks.models import ClaimedJob, Reaped, StartedExecution
+
+
+def claim_due_jobs(db: Database, limit: int, now: datetime | None = None) -> list[ClaimedJob]:
+    rows = db.many("claim_due_jobs", limit=limit, now=now)
+    return [
+        ClaimedJob(
+            job_id=JobId(r["job_id"]),
+            job_type=r["job_type"],
+            priority=r["priority"],
+            dispatch_id=DispatchId(r["dispatch_id"]),
+            trigger_type=r["trigger_type"],
+            scheduled_for=r["scheduled_for"],
+        )
+        for r in rows
+    ]
+
+
+def release_claims(db: Database, dispatch_ids: Sequence[DispatchId]) -> int:
+    row = db.one("release_claims", dispatch_ids=list(dispatch_ids))
+    return int(row["released"]) if row else 0
+
+
+def start_execution(
+    db: Database,
+    job_id: JobId,
+    dispatch_id: DispatchId,
+    worker: str,
+    celery_task_id: str,
+    lease_seconds: int,
+    now: datetime | None = None,
+) -> StartedExecution | None:
+    row = db.one(
+        "start_execution",
+        job_id=job_id,
+        dispatch_id=dispatch_id,
+        worker=worker,
+        celery_task_id=celery_task_id,
+        lease_seconds=lease_seconds,
+        now=now,
+    )
+    if row is None:
+        return None
+    return StartedExecution(
+        execution_id=ExecutionId(row["execution_id"]),
+        job_id=job_id,
+        job_type=row["job_type"],
+        user_id=None if row["user_id"] is None else UserId(row["user_id"]),
+        parameters=row["parameters"] or {},
+        attempt_number=row["attempt_number"],
+        trigger_type=row["trigger_type"],
+        parent_job_id=row["parent_job_id"],
+        timeout_seconds=row["timeout_seconds"],
+        scheduled_for=row["scheduled_for"],
+    )
+
+
+def encode_output(output: Any) -> str | None:
+    """JSON text of a handler's output; anything else is a HandlerError."""
+    if output is None:
+        return None
+    if not isinstance(output, dict):
+        raise HandlerError(f"handler output must be a dict or None, got {type(output).__name__}")
+    try:
+        return json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise HandlerError(f"handler output is not JSON: {exc}") from exc
+
+
+def complete_execution(
+    db: Database, execution_id: ExecutionId, output_json: str | None, now: datetime | None = None
+) -> bool:
+    row = db.one("complete_execution", execution_id=execution_id, output=output_json, now=now)
+    return bool(row and row["recorded"])
+
+
+def fail_execution(
+    db: Database,
+    execution_id: ExecutionId,
+    error: str,
+    final: bool = False,
+    now: datetime | None = None,
+) -> bool:
+    row = db.one("fail_execution", execution_id=execution_id, error=error, final=final, now=now)
+    return bool(row and row["recorded"])
+
+
+def renew_leases(
+    db: Database,
+    execution_ids: Sequence[ExecutionId],
+    lease_seconds: int,
+    now: datetime | None = None,
+) -> list[ExecutionId]:
+    rows = db.many(
+        "renew_leases", execution_ids=list(execution_ids), lease_seconds=lease_seconds, now=now
+    )
+    return [ExecutionId(r["lost"]) for r in rows]
+
+
+def reap_expired(db: Database, limit: int = 500, now: datetime | None = None) -> list[Reaped]:
+    rows = db.many("reap_expired", now=now, limit=limit)
+    return [Reaped(r["kind"], JobId(r["job_id"]), r["execution_id"]) for r in rows]
+
+
+def prune_executions(
+    db: Database, older_than_days: int, keep_per_job: int, batch: int, now: datetime | None = None
+) -> int:
+    row = db.one(
+        "prune_executions",
+        older_than_days=older_than_days,
+        keep_per_job=keep_per_job,
+        batch=batch,
+        now=now,
+    )
+    return int(row["deleted"]) if row else 0
