@@ -36,6 +36,22 @@ log = logging.getLogger(__name__)
 BACKOFF_MAX = 5.0
 
 
+def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
+    """Send one Celery task per claimed job over one broker connection."""
+    with app.producer_or_acquire() as producer:
+        for job in jobs:
+            app.send_task(
+                TASK_NAME,
+                args=(job.job_id, job.dispatch_id),
+                task_id=job.task_id,
+                priority=BROKER_PRIORITY[job.priority],
+                queue=queue,
+                producer=producer,
+                retry=True,
+                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
+            )
+
+
 class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
     lock: Any = None
 
@@ -57,19 +73,7 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
     # ------------------------------------------------------------ publishing
 
     def publish(self, jobs: Sequence[ClaimedJob]) -> None:
-        queue = self.settings.queue
-        with self.app.producer_or_acquire() as producer:
-            for job in jobs:
-                self.app.send_task(
-                    TASK_NAME,
-                    args=(job.job_id, job.dispatch_id),
-                    task_id=job.task_id,
-                    priority=BROKER_PRIORITY[job.priority],
-                    queue=queue,
-                    producer=producer,
-                    retry=True,
-                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-                )
+        publish_jobs(self.app, self.settings.queue, jobs)
 
     # ------------------------------------------------------------ the lock
 

@@ -83,6 +83,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
+    """The one Celery task: run one dispatch of one job (see tasks.execution)."""
+    runtime: Runtime = self.app.meal_runtime
+    worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
+    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker)
+    return run(runtime.db, runtime.leases, attempt)
+
+
 def create_app(settings: Settings, load_handlers: bool = True) -> Celery:
     if load_handlers:
         load_handler_modules(settings.handler_modules)
@@ -90,13 +98,7 @@ def create_app(settings: Settings, load_handlers: bool = True) -> Celery:
     app.conf.update(celery_config(settings))
     app.meal_runtime = Runtime.build(settings)
 
-    @app.task(name=TASK_NAME, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
-    def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
-        runtime: Runtime = self.app.meal_runtime
-        worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
-        attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker)
-        return run(runtime.db, runtime.leases, attempt)
-
+    app.task(name=TASK_NAME, bind=True, ignore_result=True)(run_job)
     return app
 
 

@@ -109,6 +109,7 @@ def run(
                 trigger_type=started.trigger_type,
                 parent_job_id=started.parent_job_id,
                 scheduled_for=started.scheduled_for,
+                db=db,
             )
             try:
                 output_json = store.encode_output(handler(ctx))

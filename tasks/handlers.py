@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tasks.db import Database
 from tasks.errors import ConfigError, HandlerError
 from tasks.ids import ExecutionId, JobId, TriggerType, UserId
 
@@ -37,7 +38,8 @@ class JobContext:
     trigger_type: TriggerType
     parent_job_id: JobId | None = None
     scheduled_for: datetime | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The worker process's pool; use ``db.transaction()`` and named queries.
+    db: Database | None = field(default=None, repr=False, compare=False)
 
 
 Handler = Callable[[JobContext], "dict[str, Any] | None"]

@@ -1,0 +1,158 @@
+"""The bridge in one process: claim -> publish -> in-process Celery worker -> Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+from tasks.beat import publish_jobs
+from tasks.celery_app import create_app
+from tasks.db import Database
+from tasks.handlers import registered_types
+from tasks.models import ClaimedJob
+from tasks.producer import Producer
+from tasks.settings import Settings
+from tests.support import executions, insert_job, job, wait_until
+
+
+@pytest.fixture
+def app(db_url: str, redis_url: str) -> Iterator[Celery]:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "TASKS_HANDLER_MODULES": "tests.handlers_for_tests",
+        }
+    )
+    app = create_app(settings)
+    yield app
+    app.meal_runtime.db.close()
+
+
+@pytest.fixture
+def worker(app: Celery) -> Iterator[Any]:
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
+    ) as w:
+        yield w
+
+
+def producer_for(app: Celery, database: Database) -> Producer:
+    queue = app.meal_runtime.settings.queue
+    return Producer(database, lambda jobs: publish_jobs(app, queue, jobs), 100, registered_types)
+
+
+def test_a_once_job_completes_with_its_execution_row(
+    app: Celery, worker: Any, database: Database, db: psycopg.Connection[Any]
+) -> None:
+    insert_job(db, "once-1")
+    result = producer_for(app, database).run_once()
+    assert (result.claimed, result.published) == (1, 1)
+    wait_until(lambda: job(db, "once-1")["status"] == "completed")
+    [run] = executions(db, "once-1")
+    assert run["status"] == "completed"
+    assert run["trigger_type"] == "scheduled"
+    assert run["output"] == {"job": "once-1", "trigger": "scheduled", "attempt": 1}
+    assert run["duration_ms"] is not None
+    assert run["celery_task_id"] == f"dispatch-{run['dispatch_id']}"
+
+
+def test_a_duplicated_message_runs_the_handler_once(
+    app: Celery, database: Database, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    mark = tmp_path / "marks"
+    insert_job(db, "dup-1", params={"mark_file": str(mark)})
+    sent: list[ClaimedJob] = []
+    queue = app.meal_runtime.settings.queue
+
+    def publish_twice(jobs: Any) -> None:
+        sent.extend(jobs)
+        publish_jobs(app, queue, jobs)
+        publish_jobs(app, queue, jobs)
+
+    Producer(database, publish_twice, 10, registered_types).run_once()
+    assert len(sent) == 1
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False):
+        wait_until(lambda: job(db, "dup-1")["status"] == "completed")
+        # Give the second copy time to be consumed and ignored.
+        wait_until(lambda: _queue_empty(app), timeout=10)
+    assert len(mark.read_text().splitlines()) == 1
+    assert len(executions(db, "dup-1")) == 1
+
+
+def _queue_empty(app: Celery) -> bool:
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        keys = client.keys(f"{app.meal_runtime.settings.queue}*")
+        return all(client.llen(k) == 0 for k in keys)
+
+
+def test_a_failed_publish_hands_the_claim_back(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    insert_job(db, "lost-1")
+
+    def broken(jobs: Any) -> None:
+        raise ConnectionError("redis is down")
+
+    with pytest.raises(ConnectionError):
+        Producer(database, broken, 10, lambda: frozenset({"test.noop"})).run_once()
+    row = job(db, "lost-1")
+    assert row["status"] == "pending"
+    assert row["dispatch_id"] is None
+    assert executions(db, "lost-1") == []
+
+
+def test_an_unknown_job_type_fails_at_once(database: Database, db: psycopg.Connection[Any]) -> None:
+    insert_job(db, "unknown-1", job_type="no.such.type")
+    published: list[Any] = []
+    result = Producer(database, published.extend, 10, lambda: frozenset()).run_once()
+    assert result.unknown_type == 1
+    assert published == []
+    [run] = executions(db, "unknown-1")
+    assert run["status"] == "failed"
+    assert "no handler registered for job_type 'no.such.type'" in run["error_message"]
+    assert job(db, "unknown-1")["status"] == "failed"
+
+
+def test_a_handler_error_is_recorded_and_retried_by_postgres(
+    app: Celery, worker: Any, database: Database, db: psycopg.Connection[Any]
+) -> None:
+    insert_job(db, "fail-1", job_type="test.fail")
+    producer_for(app, database).run_once()
+    wait_until(lambda: [e for e in executions(db, "fail-1") if e["status"] == "failed"])
+    [run] = executions(db, "fail-1")
+    assert run["error_message"] == "RuntimeError: boom on attempt 1"
+    row = job(db, "fail-1")
+    assert row["status"] == "pending"
+    assert row["next_trigger"] == "retry"
+    assert row["error_count"] == 1
+
+
+def test_output_that_is_not_json_fails_the_execution(
+    app: Celery, worker: Any, database: Database, db: psycopg.Connection[Any]
+) -> None:
+    insert_job(db, "bad-out-1", job_type="test.bad_output")
+    producer_for(app, database).run_once()
+    wait_until(lambda: [e for e in executions(db, "bad-out-1") if e["status"] == "failed"])
+    [run] = executions(db, "bad-out-1")
+    assert run["error_message"].startswith("HandlerError: handler output is not JSON")
+
+
+def test_critical_is_claimed_before_a_backlog_of_low(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 3")
+    for i in range(20):
+        insert_job(db, f"low-{i}", priority="low", due="now() - interval '1 hour'")
+    insert_job(db, "crit-1", priority="critical")
+    published: list[ClaimedJob] = []
+    Producer(database, published.extend, 100, lambda: frozenset({"test.noop"})).run_once()
+    assert [j.job_id for j in published][:1] == ["crit-1"]
+    assert len(published) == 3  # never more than max_concurrent_jobs active

@@ -1,0 +1,146 @@
+"""Helpers shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        time.sleep(interval)
+
+
+def connect(url: str) -> psycopg.Connection[dict[str, Any]]:
+    return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+
+
+def insert_job(
+    conn: psycopg.Connection[Any],
+    job_id: str,
+    job_type: str = "test.noop",
+    *,
+    frequency: str = "once",
+    config: Mapping[str, Any] | None = None,
+    priority: str = "medium",
+    params: Mapping[str, Any] | None = None,
+    due: str = "now()",
+    max_retries: int | None = None,
+    enabled: bool = True,
+) -> None:
+    conn.execute(
+        "INSERT INTO scheduled_jobs (id, job_type, frequency_type, frequency_config, priority,"
+        " parameters, scheduled_for, max_retries, enabled)"
+        f" VALUES (%s, %s, %s, %s, %s, %s, {due}, %s, %s)",  # due is a fixed SQL expression
+        (
+            job_id,
+            job_type,
+            frequency,
+            json.dumps(dict(config or {})),
+            priority,
+            json.dumps(dict(params or {})),
+            max_retries,
+            enabled,
+        ),
+    )
+
+
+def executions(conn: psycopg.Connection[Any], job_id: str | None = None) -> list[dict[str, Any]]:
+    if job_id is None:
+        return conn.execute("SELECT * FROM job_executions ORDER BY id").fetchall()
+    return conn.execute(
+        "SELECT * FROM job_executions WHERE job_id = %s ORDER BY id", (job_id,)
+    ).fetchall()
+
+
+def job(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM scheduled_jobs WHERE id = %s", (job_id,)).fetchone()
+    assert row is not None, job_id
+    return row  # type: ignore[no-any-return]
+
+
+def service_env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKS_", "CELERY"))}
+    env.update(
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        TASKS_HANDLER_MODULES="tests.handlers_for_tests",
+        TASKS_TICK_SECONDS="0.2",
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(
+    env: Mapping[str, str], log: Path, concurrency: int = 2, name: str = "w1"
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "--pool",
+            "prefork",
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "-l",
+            "INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=dict(env),
+        cwd=REPO,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def start_beat(env: Mapping[str, str], log: Path, schedule: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasks", "beat", "-l", "INFO", "-s", str(schedule)],
+        env=dict(env),
+        cwd=REPO,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """SIGTERM, then SIGKILL; returns the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+    return proc.returncode

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import ConfigError
+from tasks.settings import Settings
+
+BASE = {"DATABASE_URL": "postgresql://u:secret@db/meal", "REDIS_URL": "redis://r:6379/0"}
+
+
+def test_defaults() -> None:
+    s = Settings.from_env(BASE)
+    assert s.tick_seconds == 1.0
+    assert s.lease_seconds == 30
+    assert s.handler_modules == ()
+
+
+def test_passwords_stay_out_of_repr() -> None:
+    assert "secret" not in repr(Settings.from_env(BASE))
+
+
+def test_zero_is_not_mistaken_for_unset() -> None:
+    s = Settings.from_env({**BASE, "TASKS_RETENTION_KEEP": "0"})
+    assert s.retention_keep == 0
+
+
+def test_handler_modules_are_split() -> None:
+    s = Settings.from_env({**BASE, "TASKS_HANDLER_MODULES": "a.b, c ,"})
+    assert s.handler_modules == ("a.b", "c")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDIS_URL": "redis://x"}, "DATABASE_URL is not set"),
+        ({"DATABASE_URL": "postgresql://x/y"}, "REDIS_URL is not set"),
+        ({**BASE, "DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must start with"),
+        ({**BASE, "TASKS_TICK_SECONDS": "soon"}, "TASKS_TICK_SECONDS must be a number"),
+        ({**BASE, "TASKS_TICK_SECONDS": "0"}, "TASKS_TICK_SECONDS must be >="),
+        ({**BASE, "TASKS_LEASE_SECONDS": "1"}, "TASKS_LEASE_SECONDS must be >= 3"),
+        ({**BASE, "TASKS_CLAIM_BATCH": "1.5"}, "TASKS_CLAIM_BATCH must be an integer"),
+        ({**BASE, "TASKS_HANDLER_MODULES": "os;rm"}, "TASKS_HANDLER_MODULES has an invalid"),
+        (
+            {**BASE, "TASKS_LEASE_SECONDS": "60", "TASKS_VISIBILITY_TIMEOUT": "30"},
+            "TASKS_VISIBILITY_TIMEOUT must be longer",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_postgres_only_commands_do_not_need_redis() -> None:
+    s = Settings.from_env({"DATABASE_URL": "postgresql://x/y"}, need_redis=False)
+    assert s.redis_url == ""
