@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ def test_jobs_run_end_to_end(stack: Stack, db: psycopg.Connection[Any]) -> None:
     assert [r["attempt_number"] for r in runs] == [1, 2, 3]
     assert [r["trigger_type"] for r in runs] == ["scheduled", "retry", "retry"]
     assert all(r["status"] == "failed" for r in runs)
-    gaps = [(b["started_at"] - a["completed_at"]).total_seconds() for a, b in zip(runs, runs[1:])]
+    gaps = [
+        (b["started_at"] - a["completed_at"]).total_seconds() for a, b in itertools.pairwise(runs)
+    ]
     assert gaps[0] >= 1.0 and gaps[1] >= 2.0
 
     # A manual trigger starts within a second and is recorded as manual;

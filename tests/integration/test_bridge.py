@@ -112,7 +112,7 @@ def test_a_failed_publish_hands_the_claim_back(
 def test_an_unknown_job_type_fails_at_once(database: Database, db: psycopg.Connection[Any]) -> None:
     insert_job(db, "unknown-1", job_type="no.such.type")
     published: list[Any] = []
-    result = Producer(database, published.extend, 10, lambda: frozenset()).run_once()
+    result = Producer(database, published.extend, 10, frozenset).run_once()
     assert result.unknown_type == 1
     assert published == []
     [run] = executions(db, "unknown-1")
