@@ -136,6 +136,7 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
         try:
             self.listener.wait(max(0.0, builtin_min(interval, tick)))
         except DatabaseUnavailable:
+            log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
             return self._back_off()
         return 0.0
 

@@ -20,6 +20,7 @@ from tasks.execution import Attempt, run
 from tasks.handlers import load_handler_modules
 from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
 from tasks.leases import LeaseKeeper
+from tasks.logs import KeyValueFormatter
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "beat_scheduler": "tasks.beat:MealScheduler",
-        "beat_max_loop_interval": 5,
+        # A standby beat polls for the lock this often.
+        "beat_max_loop_interval": min(5, settings.beat_lock_seconds),
         "redbeat_redis_url": settings.redis_url,
         "redbeat_key_prefix": settings.key_prefix,
         # Sized to the tick, not redbeat's 25-minute default: a standby beat
-        # polls every beat_max_loop_interval and takes over within ~20 s.
-        "redbeat_lock_timeout": 15,
+        # takes over within lock + poll interval (about 20 s by default).
+        "redbeat_lock_timeout": settings.beat_lock_seconds,
         "enable_utc": True,
     }
     if settings.redis_url.startswith("rediss://") and "ssl_cert_reqs" not in settings.redis_url:
@@ -112,6 +114,13 @@ def get_app() -> Celery:
         _default = create_app(Settings.from_env())
         _default.set_current()
     return _default
+
+
+@signals.after_setup_logger.connect  # type: ignore[untyped-decorator]
+def _key_value_logs(logger: logging.Logger, format: str, **_: Any) -> None:
+    # Celery's handlers print only the message; ours also print ``extra``.
+    for handler in logger.handlers:
+        handler.setFormatter(KeyValueFormatter(format))
 
 
 @signals.worker_process_shutdown.connect  # type: ignore[untyped-decorator]

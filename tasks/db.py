@@ -141,6 +141,10 @@ class Database:
                 open=False,
                 check=ConnectionPool.check_connection,
                 timeout=10.0,
+                # psycopg_pool backs off exponentially while Postgres is away;
+                # giving up after 10 s bounds the wait once it is back (the
+                # next request starts a fresh attempt).
+                reconnect_timeout=10.0,
                 kwargs={
                     "autocommit": True,
                     "row_factory": dict_row,

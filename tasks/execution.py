@@ -21,7 +21,7 @@ from typing import Literal, TypeVar
 
 from tasks import store
 from tasks.db import Database
-from tasks.errors import DatabaseUnavailable, HandlerError
+from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
 from tasks.handlers import JobContext, get_handler
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
@@ -115,14 +115,18 @@ def run(
                 output_json = store.encode_output(handler(ctx))
             except Exception as exc:
                 error = describe(exc)
+        outcome: Outcome = "completed"
         if error is None:
-            recorded = _record(
-                "complete",
-                lambda: store.complete_execution(db, execution_id, output_json),
-                record_retry_for,
-            )
-            outcome: Outcome = "completed"
-        else:
+            try:
+                recorded = _record(
+                    "complete",
+                    lambda: store.complete_execution(db, execution_id, output_json),
+                    record_retry_for,
+                )
+            except InvalidInput as exc:
+                # Valid JSON that Postgres refuses (a \u0000 in a string, say).
+                error = f"HandlerError: output could not be stored: {exc}"
+        if error is not None:
             recorded = _record(
                 "fail", lambda: store.fail_execution(db, execution_id, error), record_retry_for
             )

@@ -71,15 +71,39 @@ def registered_types() -> frozenset[str]:
     return frozenset(_registry)
 
 
-def load_handler_modules(modules: tuple[str, ...]) -> list[str]:
-    """Import the built-in jobs and ``modules``; an import error names the module."""
+_import_failures: dict[str, str] = {}
+
+
+def load_handler_modules(modules: tuple[str, ...], strict: bool = False) -> list[str]:
+    """Import the built-in jobs and ``modules``.
+
+    A module that fails to import is logged and remembered, not fatal: the
+    other handlers keep running, and jobs of the missing types are
+    quarantined with the import error as their reason. ``strict=True``
+    raises instead (for tests and tooling).
+    """
     loaded = []
     for name in ("tasks.jobs", *modules):
         try:
             importlib.import_module(name)
         except Exception as exc:
-            raise ConfigError(
-                f"TASKS_HANDLER_MODULES: cannot import {name!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+            message = f"{type(exc).__name__}: {exc}"
+            if strict:
+                raise ConfigError(
+                    f"TASKS_HANDLER_MODULES: cannot import {name!r}: {message}"
+                ) from exc
+            _import_failures[name] = message
+            log.error(
+                "handler module failed to import",
+                exc_info=True,
+                extra={"action": "handler_import_failed", "handler_module": name},
+            )
+            continue
+        _import_failures.pop(name, None)
         loaded.append(name)
     return loaded
+
+
+def import_failures() -> dict[str, str]:
+    """Handler modules that failed to import, with their errors."""
+    return dict(_import_failures)

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from tasks import store
 from tasks.db import Database
+from tasks.handlers import import_failures
 from tasks.models import ClaimedJob
 
 log = logging.getLogger(__name__)
@@ -77,18 +78,25 @@ class Producer:
         )
 
     def _fail_unknown(self, job: ClaimedJob, now: datetime | None) -> None:
-        # Recorded as an attempt so the failure shows up in job_executions;
-        # final, because retrying cannot make a handler appear.
+        # Recorded as an attempt so the failure shows up in job_executions,
+        # then quarantined: retrying cannot make a handler appear.
         started = store.start_execution(
             self.db, job.job_id, job.dispatch_id, self.worker_name, job.task_id, 60, now=now
         )
         if started is None:
             return
-        message = (
-            f"HandlerError: no handler registered for job_type {job.job_type!r} "
-            "(check TASKS_HANDLER_MODULES)"
+        reason = f"no handler registered for job_type {job.job_type!r}"
+        failures = import_failures()
+        if failures:
+            reason += "; handler modules that failed to import: " + "; ".join(
+                f"{m}: {e}" for m, e in sorted(failures.items())
+            )
+        else:
+            reason += " (check TASKS_HANDLER_MODULES)"
+        store.fail_execution(
+            self.db, started.execution_id, f"HandlerError: {reason}", final=True, now=now
         )
-        store.fail_execution(self.db, started.execution_id, message, final=True, now=now)
+        store.quarantine_job(self.db, job.job_id, reason)
         log.error(
             "no handler for job type",
             extra={"action": "unknown_job_type", "job_id": job.job_id, "job_type": job.job_type},

@@ -27,6 +27,7 @@ ENV_DOC: dict[str, str] = {
     "TASKS_QUEUE": "Celery queue name (default meal_scheduler)",
     "TASKS_KEY_PREFIX": "prefix of redbeat's Redis keys (default meal-scheduler)",
     "TASKS_VISIBILITY_TIMEOUT": "seconds before Redis redelivers an unacked message (default 7200)",
+    "TASKS_BEAT_LOCK_SECONDS": "redbeat lock lifetime; a standby takes over after it (default 15)",
     "TASKS_REAP_SECONDS": "how often the beat reaps expired leases (default 5)",
     "TASKS_RETENTION_DAYS": "execution history older than this is pruned (default 90)",
     "TASKS_RETENTION_KEEP": "newest executions kept per job whatever their age (default 50)",
@@ -86,6 +87,7 @@ class Settings:
     key_prefix: str = "meal-scheduler"
     visibility_timeout: int = 7200
     reap_seconds: float = 5.0
+    beat_lock_seconds: int = 15
     retention_days: int = 90
     retention_keep: int = 50
 
@@ -130,6 +132,7 @@ class Settings:
             key_prefix=env.get("TASKS_KEY_PREFIX") or "meal-scheduler",
             visibility_timeout=_int(env, "TASKS_VISIBILITY_TIMEOUT", 7200, 10),
             reap_seconds=_float(env, "TASKS_REAP_SECONDS", 5.0, 0.1),
+            beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
             retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
             retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
         )

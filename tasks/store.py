@@ -125,3 +125,7 @@ def prune_executions(
         now=now,
     )
     return int(row["deleted"]) if row else 0
+
+
+def quarantine_job(db: Database, job_id: JobId, reason: str) -> None:
+    db.exec("quarantine_job", job_id=job_id, reason=reason)

@@ -79,3 +79,11 @@ SELECT fail_execution_v1(%(execution_id)s, %(error)s, %(final)s, coalesce(%(now)
 -- One statement renews every lease a worker process holds.
 SELECT lost FROM renew_leases_v1(%(execution_ids)s::bigint[], %(lease_seconds)s,
                                  coalesce(%(now)s, now())) AS lost;
+
+-- name: quarantine_job :exec
+-- A job that can no longer be handled stops being dispatched, with its reason;
+-- an operator fixes it and runs `jobs enable`.
+UPDATE scheduled_jobs
+SET enabled = false, status = 'failed', last_error = 'quarantined: ' || %(reason)s,
+    dispatch_id = NULL, queued_at = NULL
+WHERE id = %(job_id)s AND status NOT IN ('queued', 'running');

@@ -4,7 +4,7 @@ import pytest
 
 from tasks import JobContext, job_handler
 from tasks.errors import ConfigError, HandlerError
-from tasks.handlers import get_handler, load_handler_modules
+from tasks.handlers import get_handler, import_failures, load_handler_modules
 from tasks.store import encode_output
 
 
@@ -35,7 +35,13 @@ def test_empty_type_is_refused() -> None:
 
 def test_an_unimportable_module_names_itself() -> None:
     with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
-        load_handler_modules(("no_such_module_xyz",))
+        load_handler_modules(("no_such_module_xyz",), strict=True)
+
+
+def test_an_unimportable_module_is_remembered_not_fatal() -> None:
+    loaded = load_handler_modules(("no_such_module_abc",))
+    assert "tasks.jobs" in loaded
+    assert "No module named 'no_such_module_abc'" in import_failures()["no_such_module_abc"]
 
 
 @pytest.mark.parametrize(
