@@ -164,7 +164,7 @@ def test_rollback_backup_and_dry_run(empty_db_url: str) -> None:
         with psycopg.connect(empty_db_url) as conn:
             assert conn.execute("SELECT to_regclass('scheduled_jobs_backup')").fetchone() != (None,)
             assert conn.execute("SELECT to_regclass('scheduled_jobs')").fetchone() == (None,)
-        assert [s.state for s in status(db)][0] == "applied"
+        assert next(s.state for s in status(db)) == "applied"
         assert top > 0
     finally:
         db.close()
