@@ -1,49 +1,216 @@
 """``python -m tasks`` (alias ``meal-scheduler``): the operator's commands.
 
-Handlers parse arguments, call the core, print a table (or JSON with
-``--json``) and return an exit code. No logic lives here. Errors print as one
-line on stderr: exit 2 for bad input, 1 for anything else.
+Handlers parse arguments, call the core (``tasks.migrate``, ``tasks.operator``),
+print a table (or JSON with ``--json``) and return an exit code. No logic
+lives here. Errors print as one line on stderr: exit 2 for bad input (a bad
+argument, an unknown job, a value Postgres refused), 1 for anything else (a
+state that does not allow the change, Postgres unreachable).
+
+Groups: ``db`` (migrations), ``jobs``, ``runs``, ``scheduler`` and ``dev``.
+Only ``DATABASE_URL`` is required; ``REDIS_URL`` is read, when set, by
+``scheduler status`` (the active beat's lock). Reference: ``docs/cli.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, get_args
 
 from tasks import migrate
+from tasks import operator as op
 from tasks.db import Database
 from tasks.errors import ConfigError, InvalidInput, NotFound, TasksError
+from tasks.ids import EXECUTION_STATUSES, FREQUENCY_TYPES, PRIORITIES, JobStatus
 from tasks.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
+JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
+WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+# fmt: off
+JOB_COLUMNS = ("id", "type", "schedule", "priority", "status", "enabled", "next_run", "errors",
+               "user")
+RUN_COLUMNS = ("id", "job", "type", "status", "trigger", "attempt", "started_at", "duration",
+               "error")
+# fmt: on
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+
+# ------------------------------------------------------------------ printing
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, timedelta):
+        return _duration(value)
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{value.total_seconds():.1f}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts[:2])
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    elif isinstance(value, list | tuple):
+        value = [
+            dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+            for v in value
+        ]
+    print(json.dumps(value, default=_json_default, indent=2))
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         print("(none)")
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
-def emit(args: argparse.Namespace, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+def print_pairs(pairs: Sequence[tuple[str, Any]]) -> None:
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        print(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def emit(
+    args: argparse.Namespace, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(list(rows), default=str, indent=2))
+        print_json(list(rows))
     else:
         print_table(rows, columns)
+
+
+def _short(text: str | None, width: int = 60) -> str | None:
+    if text is None:
+        return None
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def describe_schedule(frequency_type: str, config: Mapping[str, Any]) -> str:
+    """``weekly Fri 06:00``, ``daily 18:30 Europe/Berlin``, ``every 4h``, ``once``."""
+    # Never raises: a row whose config went bad (quarantined) must still list.
+    zone = f" {config['timezone']}" if "timezone" in config else ""
+    hour, minute = config.get("hour"), config.get("minute")
+    if isinstance(hour, int) and isinstance(minute, int):
+        at = f"{hour:02d}:{minute:02d}"
+    else:
+        at = f"{hour}:{minute}"
+    if frequency_type == "weekly":
+        day = config.get("day")
+        name = WEEKDAYS[day] if isinstance(day, int) and 0 <= day <= 6 else f"day {day}"
+        return f"weekly {name} {at}{zone}"
+    if frequency_type == "daily":
+        return f"daily {at}{zone}"
+    if frequency_type == "every_n_hours":
+        return f"every {config.get('hours')}h{zone}"
+    return frequency_type
+
+
+def _job_row(job: op.Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "type": job.job_type,
+        "schedule": describe_schedule(job.frequency_type, job.frequency_config),
+        "priority": job.priority,
+        "status": job.status,
+        "enabled": job.enabled,
+        "next_run": job.scheduled_for,
+        "errors": job.error_count,
+        "user": job.user_id,
+    }
+
+
+def _run_row(run: op.Execution) -> dict[str, Any]:
+    duration = None if run.duration_ms is None else timedelta(milliseconds=run.duration_ms)
+    return {
+        "id": run.id,
+        "job": run.job_id,
+        "type": run.job_type,
+        "status": run.status,
+        "trigger": run.trigger_type,
+        "attempt": run.attempt_number,
+        "started_at": run.started_at,
+        "duration": duration,
+        "worker": run.worker,
+        "error": _short(run.error_message),
+    }
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.database_url, 1, "meal-scheduler-cli")
+
+
+def _json_arg(args: argparse.Namespace, attr: str, flag: str) -> Any:
+    text: str | None = getattr(args, attr)
+    return None if text is None else op.parse_json(flag, text)
+
+
+def _time_arg(args: argparse.Namespace, attr: str, flag: str) -> datetime | None:
+    text: str | None = getattr(args, attr)
+    return None if text is None else op.parse_time(flag, text)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: argument --priority: invalid choice ...``)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 # ------------------------------------------------------------------ db
 
 
 def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    db = Database(settings.database_url, 1, "meal-scheduler-cli")
+    db = _database(settings)
     done = migrate.migrate(db, dry_run=args.dry_run)
     rows = [{"version": f"{m.version:03d}", "name": m.name} for m in done]
     if args.json:
@@ -60,7 +227,7 @@ def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    db = Database(settings.database_url, 1, "meal-scheduler-cli")
+    db = _database(settings)
     done = migrate.rollback(db, to=args.to, backup=args.backup, dry_run=args.dry_run)
     rows = [{"version": f"{m.version:03d}", "name": m.name} for m in done]
     if args.json:
@@ -77,7 +244,7 @@ def cmd_db_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
-    db = Database(settings.database_url, 1, "meal-scheduler-cli")
+    db = _database(settings)
     states = migrate.status(db)
     rows = [
         {
@@ -92,19 +259,335 @@ def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any(s.state in ("drifted", "unknown") for s in states) else 0
 
 
+# ------------------------------------------------------------------ jobs
+
+
+def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
+    jobs = op.list_jobs(
+        _database(settings),
+        status=args.status,
+        job_type=args.type,
+        user_id=args.user,
+        limit=args.limit,
+    )
+    if args.json:
+        print_json(jobs)
+    else:
+        print_table(
+            [_job_row(j) for j in jobs],
+            JOB_COLUMNS,
+        )
+    return 0
+
+
+def _job_pairs(job: op.Job) -> list[tuple[str, Any]]:
+    return [
+        ("id", job.id),
+        ("type", job.job_type),
+        ("schedule", describe_schedule(job.frequency_type, job.frequency_config)),
+        ("frequency", job.frequency_type),
+        ("config", job.frequency_config),
+        ("priority", job.priority),
+        ("status", job.status),
+        ("enabled", job.enabled),
+        ("next run", job.scheduled_for),
+        ("next trigger", job.next_trigger),
+        ("occurrence", job.occurrence_at),
+        ("user", job.user_id),
+        ("parameters", job.parameters),
+        ("errors", job.error_count),
+        ("max retries", "scheduler default" if job.max_retries is None else job.max_retries),
+        ("timeout", None if job.timeout_seconds is None else f"{job.timeout_seconds}s"),
+        ("last error", job.last_error),
+        ("started at", job.started_at),
+        ("completed at", job.completed_at),
+        ("created at", job.created_at),
+        ("updated at", job.updated_at),
+    ]
+
+
+def cmd_jobs_show(args: argparse.Namespace, settings: Settings) -> int:
+    detail = op.show_job(_database(settings), args.job_id)
+    if args.json:
+        print_json(detail)
+        return 0
+    print_pairs(
+        [
+            *_job_pairs(detail.job),
+            ("runs after", ", ".join(detail.runs_after) or "(none)"),
+            ("then", ", ".join(detail.then) or "(none)"),
+        ]
+    )
+    print(f"\nlast {len(detail.executions)} executions:")
+    print_table(
+        [_run_row(r) for r in detail.executions],
+        ["id", "status", "trigger", "attempt", "started_at", "duration", "worker", "error"],
+    )
+    return 0
+
+
+def cmd_jobs_add(args: argparse.Namespace, settings: Settings) -> int:
+    spec = op.NewJob(
+        job_id=args.job_id,
+        job_type=args.type,
+        frequency_type=args.frequency,
+        config=op.parse_json("--config", args.config),
+        priority=args.priority,
+        at=_time_arg(args, "at", "--at"),
+        user_id=args.user,
+        parameters=op.parse_json("--params", args.params),
+        max_retries=args.max_retries,
+        timeout_seconds=args.timeout,
+        enabled=not args.disabled,
+        then=args.then or (),
+    )
+    job = op.add_job(_database(settings), spec)
+    if args.json:
+        print_json(job)
+    else:
+        state = "enabled" if job.enabled else "disabled"
+        print(
+            f"added job {job.id} ({job.job_type}, "
+            f"{describe_schedule(job.frequency_type, job.frequency_config)}, {state}); "
+            f"next run {_cell(job.scheduled_for)}"
+        )
+    return 0
+
+
+def cmd_jobs_edit(args: argparse.Namespace, settings: Settings) -> int:
+    changes = op.JobChanges(
+        config=_json_arg(args, "config", "--config"),
+        priority=args.priority,
+        parameters=_json_arg(args, "params", "--params"),
+        at=_time_arg(args, "at", "--at"),
+        max_retries=args.max_retries,
+        timeout_seconds=args.timeout,
+    )
+    if changes.is_empty():
+        raise ConfigError(
+            "nothing to change: give --config, --priority, --params, --at, --max-retries "
+            "or --timeout"
+        )
+    job = op.edit_job(_database(settings), args.job_id, changes)
+    if args.json:
+        print_json(job)
+    else:
+        print(f"edited job {job.id}; next run {_cell(job.scheduled_for)}")
+    return 0
+
+
+def cmd_jobs_trigger(args: argparse.Namespace, settings: Settings) -> int:
+    job = op.trigger_job(_database(settings), args.job_id)
+    if args.json:
+        print_json(job)
+    else:
+        print(f"triggered job {job.id}: due now, recorded as a manual run")
+    return 0
+
+
+def cmd_jobs_enable(args: argparse.Namespace, settings: Settings) -> int:
+    job = op.set_job_enabled(_database(settings), args.job_id, args.enabled)
+    if args.json:
+        print_json(job)
+    elif job.enabled:
+        print(f"enabled job {job.id}; next run {_cell(job.scheduled_for)}")
+    else:
+        print(f"disabled job {job.id}; a run already queued or running finishes")
+    return 0
+
+
+def cmd_jobs_remove(args: argparse.Namespace, settings: Settings) -> int:
+    db = _database(settings)
+    if not args.yes:
+        job = op.get_job(db, args.job_id)
+        history = op.count_job_executions(db, args.job_id)
+        question = f"remove job {job.id} ({job.job_type}) and its {history} executions? [y/N] "
+        if not sys.stdin.isatty():
+            raise ConfigError(f'refusing to remove job "{job.id}" without --yes (not a terminal)')
+        if input(question).strip().lower() not in ("y", "yes"):
+            print("not removed")
+            return 1
+    removed = op.remove_job(db, args.job_id)
+    if args.json:
+        print_json(removed)
+    else:
+        print(f"removed job {removed.job.id} and {removed.executions} executions")
+    return 0
+
+
+def cmd_jobs_next(args: argparse.Namespace, settings: Settings) -> int:
+    db = _database(settings)
+    start = _time_arg(args, "start", "--from")
+    if args.job_id is not None:
+        if args.frequency is not None or args.config is not None:
+            raise ConfigError("give a job ID or --frequency/--config, not both")
+        preview = op.preview_job(db, args.job_id, args.count, start=start)
+    elif args.frequency is None:
+        raise ConfigError("give a job ID, or --frequency with --config")
+    else:
+        config = {} if args.config is None else op.parse_json("--config", args.config)
+        preview = op.preview_schedule(db, args.frequency, config, args.count, start=start)
+    if args.json:
+        print_json(preview)
+        return 0
+    if preview.zone:
+        print(f"zone: {preview.zone}")
+    print_table(
+        [
+            {
+                "n": f.n,
+                "local": f"{f.local:%a %Y-%m-%d %H:%M} {op.format_offset(f.utc_offset)}",
+                "utc": f.at,
+                "note": f.note,
+            }
+            for f in preview.fires
+        ],
+        ["n", "local", "utc", "note"],
+    )
+    return 0
+
+
+# ------------------------------------------------------------------ runs
+
+
+def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
+    since = None if args.since is None else op.parse_since("--since", args.since)
+    runs = op.list_runs(
+        _database(settings),
+        job_id=args.job,
+        status=args.status,
+        since=since,
+        limit=args.limit,
+    )
+    if args.json:
+        print_json(runs)
+    else:
+        print_table(
+            [_run_row(r) for r in runs],
+            RUN_COLUMNS,
+        )
+    return 0
+
+
+# ------------------------------------------------------------------ scheduler
+
+
+def _config_pairs(config: op.SchedulerConfig) -> list[tuple[str, Any]]:
+    return [
+        ("dispatch", "enabled" if config.enabled else "PAUSED"),
+        ("max concurrent", config.max_concurrent_jobs),
+        ("timezone", config.timezone),
+        ("max retries", config.max_retries),
+        ("retry base", f"{config.retry_base_seconds}s"),
+        ("queue timeout", f"{config.queue_timeout_seconds}s"),
+    ]
+
+
+def cmd_scheduler_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = op.scheduler_status(
+        _database(settings), redis_url=settings.redis_url, key_prefix=settings.key_prefix
+    )
+    if args.json:
+        data = dataclasses.asdict(status)
+        data["active"] = status.active
+        print_json(data)
+        return 0
+    beat = status.beat
+    if beat.state == "held":
+        left = "" if beat.ttl is None else f", lock expires in {_duration(beat.ttl)}"
+        beat_text = f"active{left} ({beat.detail})"
+    elif beat.state == "free":
+        beat_text = f"NONE ({beat.detail})"
+    else:
+        beat_text = f"unknown ({beat.detail})"
+    lag = (
+        "" if status.oldest_due_lag is None else f", oldest due {_cell(status.oldest_due_lag)} ago"
+    )
+    print_pairs(
+        [
+            *_config_pairs(status.config)[:1],
+            (
+                "active",
+                f"{status.active} / {status.config.max_concurrent_jobs} "
+                f"(queued {status.queued}, running {status.running})",
+            ),
+            ("due backlog", f"{status.due}{lag}"),
+            ("failures 24h", f"{status.failures_24h} (failed + abandoned executions)"),
+            ("expired leases", status.expired_leases),
+            ("beat", beat_text),
+            *_config_pairs(status.config)[2:],
+            ("checked at", status.checked_at),
+        ]
+    )
+    return 0
+
+
+def cmd_scheduler_enable(args: argparse.Namespace, settings: Settings) -> int:
+    config = op.set_scheduler_enabled(_database(settings), args.enabled)
+    if args.json:
+        print_json(config)
+    elif config.enabled:
+        print("scheduler resumed: dispatch starts at once")
+    else:
+        print("scheduler paused: no new dispatch; queued and running jobs finish")
+    return 0
+
+
+def cmd_scheduler_set(args: argparse.Namespace, settings: Settings) -> int:
+    changes = op.ConfigChanges(
+        max_concurrent_jobs=args.max_concurrent,
+        timezone=args.timezone,
+        max_retries=args.max_retries,
+        retry_base_seconds=args.retry_base,
+        queue_timeout_seconds=args.queue_timeout,
+    )
+    if changes.is_empty():
+        raise ConfigError(
+            "nothing to change: give --max-concurrent, --timezone, --max-retries, "
+            "--retry-base or --queue-timeout"
+        )
+    update = op.update_scheduler_config(_database(settings), changes)
+    if args.json:
+        print_json(update)
+        return 0
+    print_pairs(_config_pairs(update.config))
+    if changes.timezone is not None:
+        print(f"rescheduled {update.rescheduled} pending daily/weekly jobs to the new zone")
+    return 0
+
+
+# ------------------------------------------------------------------ dev
+# The `dev` group belongs to tasks/dev.py (`main(data_dir, demo) -> int`:
+# embedded Postgres/Redis where unset, migrations, beat + worker). Imported
+# lazily so the other commands never pay for it; it reads its own settings
+# (DATABASE_URL may be unset), so main() calls it before Settings.from_env.
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    try:
+        dev = importlib.import_module("tasks.dev")
+    except ModuleNotFoundError as exc:
+        if exc.name != "tasks.dev":
+            raise
+        raise TasksError("the dev command is not available: tasks.dev is missing") from exc
+    run: Callable[[str | None, bool], int] = dev.main
+    return run(args.data_dir, args.demo)
+
+
 # ------------------------------------------------------------------ parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meal-scheduler", description=__doc__.splitlines()[0])
-    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+def _group(
+    groups: Any, name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = groups.add_parser(
+        name, help=help_text
+    ).add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return sub
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON for scripts")
 
-    db = groups.add_parser("db", help="schema migrations").add_subparsers(
-        dest="command", required=True, metavar="COMMAND"
-    )
+def _add_db(groups: Any, common: argparse.ArgumentParser) -> None:
+    db = _group(groups, "db", "schema migrations")
     p = db.add_parser("migrate", parents=[common], help="apply pending migrations in order")
     p.add_argument("--dry-run", action="store_true", help="list what would be applied")
     p.add_argument("--show-sql", action="store_true", help="print each migration's SQL")
@@ -117,15 +600,140 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_db_rollback)
     p = db.add_parser("status", parents=[common], help="applied, pending and drifted migrations")
     p.set_defaults(handler=cmd_db_status)
+
+
+_TIME_HELP = "ISO time; without an offset it is wall-clock time in the job's zone"
+
+
+def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:
+    jobs = _group(groups, "jobs", "list, inspect and change jobs")
+
+    p = jobs.add_parser("list", parents=[common], help="jobs, soonest next run first")
+    p.add_argument("--status", choices=JOB_STATUSES)
+    p.add_argument("--type", metavar="JOB_TYPE")
+    p.add_argument("--user", type=int, metavar="USER_ID")
+    p.add_argument("--limit", type=positive_int, default=100)
+    p.set_defaults(handler=cmd_jobs_list)
+
+    p = jobs.add_parser("show", parents=[common], help="a job, its dependencies, its last runs")
+    p.add_argument("job_id", metavar="ID")
+    p.set_defaults(handler=cmd_jobs_show)
+
+    p = jobs.add_parser("add", parents=[common], help="create a job")
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--type", required=True, metavar="JOB_TYPE", help="the handler's job type")
+    p.add_argument("--frequency", required=True, choices=FREQUENCY_TYPES)
+    p.add_argument(
+        "--config",
+        default="{}",
+        metavar="JSON",
+        help='frequency config, e.g. \'{"day": 5, "hour": 6, "minute": 0}\' (default {})',
+    )
+    p.add_argument("--priority", choices=PRIORITIES, default="medium")
+    p.add_argument("--at", metavar="ISO_TIME", help=f"first run ({_TIME_HELP})")
+    p.add_argument("--user", type=int, metavar="USER_ID")
+    p.add_argument("--params", default="{}", metavar="JSON", help="handler parameters (object)")
+    p.add_argument("--max-retries", type=int, metavar="N", help="default: the scheduler's")
+    p.add_argument("--timeout", type=int, metavar="SECONDS", help="handler time limit")
+    p.add_argument("--disabled", action="store_true", help="create it disabled")
+    p.add_argument(
+        "--then",
+        nargs="+",
+        metavar="CHILD_ID",
+        help="jobs made due when this one completes",
+    )
+    p.set_defaults(handler=cmd_jobs_add)
+
+    p = jobs.add_parser("edit", parents=[common], help="change a job")
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--config", metavar="JSON", help="new frequency config (moves a pending run)")
+    p.add_argument("--priority", choices=PRIORITIES)
+    p.add_argument("--params", metavar="JSON")
+    p.add_argument("--at", metavar="ISO_TIME", help=f"next run ({_TIME_HELP})")
+    p.add_argument("--max-retries", type=int, metavar="N")
+    p.add_argument("--timeout", type=int, metavar="SECONDS")
+    p.set_defaults(handler=cmd_jobs_edit)
+
+    p = jobs.add_parser("trigger", parents=[common], help="run a job now (recorded as manual)")
+    p.add_argument("job_id", metavar="ID")
+    p.set_defaults(handler=cmd_jobs_trigger)
+
+    for name, enabled in (("enable", True), ("disable", False)):
+        p = jobs.add_parser(name, parents=[common], help=f"{name} a job")
+        p.add_argument("job_id", metavar="ID")
+        p.set_defaults(handler=cmd_jobs_enable, enabled=enabled)
+
+    p = jobs.add_parser("remove", parents=[common], help="delete a job and its history")
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(handler=cmd_jobs_remove)
+
+    p = jobs.add_parser("next", parents=[common], help="preview the next fire times")
+    p.add_argument("job_id", metavar="ID", nargs="?")
+    p.add_argument("--frequency", choices=FREQUENCY_TYPES, help="preview a schedule instead")
+    p.add_argument("--config", metavar="JSON")
+    p.add_argument("-n", "--count", type=positive_int, default=5)
+    p.add_argument("--from", dest="start", metavar="ISO_TIME", help="start here, not now")
+    p.set_defaults(handler=cmd_jobs_next)
+
+
+def _add_runs(groups: Any, common: argparse.ArgumentParser) -> None:
+    runs = _group(groups, "runs", "execution history")
+    p = runs.add_parser("list", parents=[common], help="executions, newest first")
+    p.add_argument("--job", metavar="ID")
+    p.add_argument("--status", choices=EXECUTION_STATUSES)
+    p.add_argument("--since", metavar="ISO_TIME|24h", help="an ISO time, or 90m, 24h, 7d ago")
+    p.add_argument("--limit", type=positive_int, default=50)
+    p.set_defaults(handler=cmd_runs_list)
+
+
+def _add_scheduler(groups: Any, common: argparse.ArgumentParser) -> None:
+    sched = _group(groups, "scheduler", "the global switch and settings")
+    p = sched.add_parser("status", parents=[common], help="health at a glance")
+    p.set_defaults(handler=cmd_scheduler_status)
+    p = sched.add_parser("pause", parents=[common], help="stop new dispatch")
+    p.set_defaults(handler=cmd_scheduler_enable, enabled=False)
+    p = sched.add_parser("resume", parents=[common], help="resume dispatch (wakes the beat)")
+    p.set_defaults(handler=cmd_scheduler_enable, enabled=True)
+    p = sched.add_parser("set", parents=[common], help="change scheduler_config")
+    p.add_argument("--max-concurrent", type=int, metavar="N", help="queued + running at most")
+    p.add_argument("--timezone", metavar="ZONE", help="IANA zone for daily/weekly jobs")
+    p.add_argument("--max-retries", type=int, metavar="N", help="default retries per job")
+    p.add_argument("--retry-base", type=int, metavar="SECONDS", help="first retry delay")
+    p.add_argument("--queue-timeout", type=int, metavar="SECONDS", help="requeue after this")
+    p.set_defaults(handler=cmd_scheduler_set)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="meal-scheduler", description=__doc__.splitlines()[0])
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    _add_db(groups, common)
+    _add_jobs(groups, common)
+    _add_runs(groups, common)
+    _add_scheduler(groups, common)
+
+    # ---- dev: owned by tasks/dev.py (see cmd_dev) ----
+    p = groups.add_parser("dev", help="run everything locally (embedded servers when unset)")
+    p.add_argument("--data-dir", metavar="DIR", help="embedded servers' data (default ./.dev-data)")
+    p.add_argument("--demo", action="store_true", help="also insert one demo job, due now")
+    p.set_defaults(standalone=cmd_dev)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Handler = args.handler
     try:
-        settings = Settings.from_env(need_redis=args.group != "db")
+        standalone: Callable[[argparse.Namespace], int] | None = getattr(args, "standalone", None)
+        if standalone is not None:
+            return standalone(args)
+        handler: Handler = args.handler
+        # Only Postgres is required: REDIS_URL is optional (scheduler status).
+        settings = Settings.from_env(need_redis=False)
         return handler(args, settings)
     except (ConfigError, InvalidInput, NotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
