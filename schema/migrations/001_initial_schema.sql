@@ -453,6 +453,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public
 AS $$
 BEGIN
+    IF NEW.parent_job_id = NEW.child_job_id THEN
+        RAISE EXCEPTION 'job_dependencies: job "%" cannot depend on itself', NEW.child_job_id
+            USING ERRCODE = '22023';
+    END IF;
     IF EXISTS (
         WITH RECURSIVE reach(job_id) AS (
             SELECT NEW.child_job_id
@@ -840,13 +844,21 @@ BEGIN
     -- Children become due now, in the same transaction as the parent's
     -- completion (so a crash cannot complete the parent and lose the child).
     -- Queued/running children are left alone: they are already going.
+    -- Children are locked in id order, so two parents sharing children
+    -- cannot deadlock each other.
     UPDATE scheduled_jobs c
     SET status = 'pending', scheduled_for = p_now, next_trigger = 'dependent',
         next_parent_job_id = v_job.id, error_count = 0,
         dispatch_id = NULL, queued_at = NULL
-    FROM job_dependencies d
-    WHERE d.parent_job_id = v_job.id
-      AND c.id = d.child_job_id
+    WHERE c.id IN (
+        SELECT k.id
+        FROM job_dependencies d
+        JOIN scheduled_jobs k ON k.id = d.child_job_id
+        WHERE d.parent_job_id = v_job.id
+          AND k.status IN ('pending', 'completed', 'failed')
+          AND k.enabled
+        ORDER BY k.id
+        FOR UPDATE OF k)
       AND c.status IN ('pending', 'completed', 'failed')
       AND c.enabled;
     RETURN true;
