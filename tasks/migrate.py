@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -151,14 +152,45 @@ def migrate(
     return done
 
 
+def _quiesce(session: Session, wait_seconds: float) -> None:
+    """The seed's safety step: pause the scheduler, give running jobs time to end.
+
+    It must commit on its own (inside the rollback's transaction nobody
+    else would see the pause), so it runs before the rollback files.
+    """
+    row = session.one("scheduler_present")
+    if not row or not row["present"]:
+        return
+    session.exec("pause_for_rollback")
+    log.warning("scheduler paused for rollback", extra={"action": "rollback_pause"})
+    deadline = time.monotonic() + wait_seconds
+    active = 0
+    while True:
+        count = session.one("count_active_jobs")
+        active = int(count["active"]) if count else 0
+        if active == 0 or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    if active:
+        log.warning(
+            "jobs still queued or running at rollback; their results will not be recorded",
+            extra={"action": "rollback_active_jobs", "active": active},
+        )
+
+
 def rollback(
     db: Database,
     to: int | None = None,
     backup: bool = False,
     dry_run: bool = False,
     migrations: list[Migration] | None = None,
+    wait_seconds: float = 5.0,
 ) -> list[Migration]:
-    """Undo the latest migration, or every migration above version ``to``."""
+    """Undo the latest migration, or every migration above version ``to``.
+
+    Before the first file runs, the scheduler is paused (committed) and
+    running jobs get up to ``wait_seconds`` to finish.
+    """
     migrations = discover() if migrations is None else migrations
     known = {m.version: m for m in migrations}
     undone: list[Migration] = []
@@ -167,6 +199,8 @@ def rollback(
         try:
             applied = sorted(_applied(session), reverse=True)
             targets = applied[:1] if to is None else [v for v in applied if v > to]
+            if targets and not dry_run:
+                _quiesce(session, wait_seconds)
             for version in targets:
                 m = known.get(version)
                 if m is None:

@@ -87,3 +87,14 @@ UPDATE scheduled_jobs
 SET enabled = false, status = 'failed', last_error = 'quarantined: ' || %(reason)s,
     dispatch_id = NULL, queued_at = NULL
 WHERE id = %(job_id)s AND status NOT IN ('queued', 'running');
+
+-- name: scheduler_present :one
+SELECT to_regclass('scheduler_config') IS NOT NULL AS present;
+
+-- name: pause_for_rollback :exec
+-- Committed on its own before a rollback, so beats stop dispatching while
+-- running jobs get a chance to finish.
+UPDATE scheduler_config SET enabled = false;
+
+-- name: count_active_jobs :one
+SELECT count(*) AS active FROM scheduled_jobs WHERE status IN ('queued', 'running');

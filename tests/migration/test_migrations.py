@@ -203,3 +203,22 @@ def test_the_wheel_ships_the_sql(tmp_path: Path) -> None:
         assert f"tasks/schema/migrations/{m.label}.sql" in names
         assert f"tasks/schema/rollback/{m.version:03d}_rollback_{m.name}.sql" in names
     assert "tasks/sql/queries.sql" in names
+
+
+def test_rollback_pauses_the_scheduler_and_waits_for_running_jobs(empty_db_url: str) -> None:
+    import time
+
+    db = Database(empty_db_url)
+    try:
+        migrate(db)
+        with psycopg.connect(empty_db_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO scheduled_jobs (id, job_type, frequency_type, status)"
+                " VALUES ('busy', 'x', 'once', 'running')"
+            )
+            started = time.monotonic()
+            rollback(db, to=2, wait_seconds=1.0)
+            assert time.monotonic() - started >= 1.0
+            assert conn.execute("SELECT enabled FROM scheduler_config").fetchone() == (False,)
+    finally:
+        db.close()
