@@ -154,31 +154,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class OwnRedis:
-    """A redis-server of the test's own, on a free port, that the test may stop."""
+def redis_server_binary() -> str:
+    """The system redis-server (a Python package may shadow it with an older build)."""
+    for candidate in ("/usr/bin/redis-server", "/usr/local/bin/redis-server"):
+        if os.path.exists(candidate):
+            return candidate
+    return "redis-server"
 
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
+
+class OwnRedis:
+    """A redis-server of the test's own, on a free port, that the test may stop.
+
+    ``extra`` replaces the plain ``--port`` (e.g. a TLS port); ``url`` may
+    contain ``{port}``.
+    """
+
+    def __init__(self, extra: tuple[str, ...] = (), url: str = "") -> None:
+        self.port = free_port()
+        self.extra = tuple(a.format(port=self.port) for a in extra)
+        self._url = url.format(port=self.port)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self._url or f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         import redis
 
+        listen = self.extra or ("--port", str(self.port))
         self.proc = subprocess.Popen(
             [
-                "redis-server",
-                "--port",
-                str(self.port),
+                redis_server_binary(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",
                 "no",
+                *listen,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
