@@ -1,10 +1,11 @@
 """``python -m tasks`` (alias ``meal-scheduler``): the operator's commands.
 
 Handlers parse arguments, call the core (``tasks.migrate``, ``tasks.operator``),
-print a table (or JSON with ``--json``) and return an exit code. No logic
-lives here. Errors print as one line on stderr: exit 2 for bad input (a bad
-argument, an unknown job, a value Postgres refused), 1 for anything else (a
-state that does not allow the change, Postgres unreachable).
+hand the result to ``tasks.output`` (a table, or JSON with ``--json``) and
+return an exit code. No logic lives here. Errors print as one line on stderr:
+exit 2 for bad input (a bad argument, an unknown job, a value Postgres
+refused), 1 for anything else (a state that does not allow the change,
+Postgres unreachable).
 
 Groups: ``db`` (migrations), ``jobs``, ``runs``, ``scheduler`` and ``dev``.
 Only ``DATABASE_URL`` is required; ``REDIS_URL`` is read, when set, by
@@ -14,15 +15,13 @@ Only ``DATABASE_URL`` is required; ``REDIS_URL`` is read, when set, by
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
-import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, NoReturn, get_args
 
-from tasks import migrate
+from tasks import migrate, output
 from tasks import operator as op
 from tasks.db import Database
 from tasks.errors import ConfigError, InvalidInput, NotFound, TasksError
@@ -32,146 +31,9 @@ from tasks.settings import Settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
-WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
-# fmt: off
-JOB_COLUMNS = ("id", "type", "schedule", "priority", "status", "enabled", "next_run", "errors",
-               "user")
-RUN_COLUMNS = ("id", "job", "type", "status", "trigger", "attempt", "started_at", "duration",
-               "error")
-# fmt: on
 
 
-# ------------------------------------------------------------------ printing
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    if isinstance(value, timedelta):
-        return _duration(value)
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
-
-
-def _duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    if seconds < 60:
-        return f"{value.total_seconds():.1f}s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return " ".join(parts[:2])
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Mapping):
-        return dict(value)
-    return str(value)
-
-
-def print_json(value: Any) -> None:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    elif isinstance(value, list | tuple):
-        value = [
-            dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
-            for v in value
-        ]
-    print(json.dumps(value, default=_json_default, indent=2))
-
-
-def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def print_pairs(pairs: Sequence[tuple[str, Any]]) -> None:
-    width = max(len(k) for k, _ in pairs)
-    for key, value in pairs:
-        print(f"{key.ljust(width)}  {_cell(value)}")
-
-
-def emit(
-    args: argparse.Namespace, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
-) -> None:
-    if getattr(args, "json", False):
-        print_json(list(rows))
-    else:
-        print_table(rows, columns)
-
-
-def _short(text: str | None, width: int = 60) -> str | None:
-    if text is None:
-        return None
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def describe_schedule(frequency_type: str, config: Mapping[str, Any]) -> str:
-    """``weekly Fri 06:00``, ``daily 18:30 Europe/Berlin``, ``every 4h``, ``once``."""
-    # Never raises: a row whose config went bad (quarantined) must still list.
-    zone = f" {config['timezone']}" if "timezone" in config else ""
-    hour, minute = config.get("hour"), config.get("minute")
-    if isinstance(hour, int) and isinstance(minute, int):
-        at = f"{hour:02d}:{minute:02d}"
-    else:
-        at = f"{hour}:{minute}"
-    if frequency_type == "weekly":
-        day = config.get("day")
-        name = WEEKDAYS[day] if isinstance(day, int) and 0 <= day <= 6 else f"day {day}"
-        return f"weekly {name} {at}{zone}"
-    if frequency_type == "daily":
-        return f"daily {at}{zone}"
-    if frequency_type == "every_n_hours":
-        return f"every {config.get('hours')}h{zone}"
-    return frequency_type
-
-
-def _job_row(job: op.Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "type": job.job_type,
-        "schedule": describe_schedule(job.frequency_type, job.frequency_config),
-        "priority": job.priority,
-        "status": job.status,
-        "enabled": job.enabled,
-        "next_run": job.scheduled_for,
-        "errors": job.error_count,
-        "user": job.user_id,
-    }
-
-
-def _run_row(run: op.Execution) -> dict[str, Any]:
-    duration = None if run.duration_ms is None else timedelta(milliseconds=run.duration_ms)
-    return {
-        "id": run.id,
-        "job": run.job_id,
-        "type": run.job_type,
-        "status": run.status,
-        "trigger": run.trigger_type,
-        "attempt": run.attempt_number,
-        "started_at": run.started_at,
-        "duration": duration,
-        "worker": run.worker,
-        "error": _short(run.error_message),
-    }
+# ------------------------------------------------------------------ arguments
 
 
 def _database(settings: Settings) -> Database:
@@ -210,52 +72,25 @@ def positive_int(text: str) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
-    done = migrate.migrate(db, dry_run=args.dry_run)
-    rows = [{"version": f"{m.version:03d}", "name": m.name} for m in done]
-    if args.json:
-        emit(args, rows, ["version", "name"])
-    elif not done:
-        print("up to date")
-    else:
-        verb = "would apply" if args.dry_run else "applied"
-        for m in done:
-            print(f"{verb} {m.label}")
-            if args.show_sql:
-                print(m.up_sql)
+    done = migrate.migrate(_database(settings), dry_run=args.dry_run)
+    output.print_migrations(
+        done, as_json=args.json, dry_run=args.dry_run, show_sql=args.show_sql, rollback=False
+    )
     return 0
 
 
 def cmd_db_rollback(args: argparse.Namespace, settings: Settings) -> int:
     db = _database(settings)
     done = migrate.rollback(db, to=args.to, backup=args.backup, dry_run=args.dry_run)
-    rows = [{"version": f"{m.version:03d}", "name": m.name} for m in done]
-    if args.json:
-        emit(args, rows, ["version", "name"])
-    elif not done:
-        print("nothing to roll back")
-    else:
-        verb = "would roll back" if args.dry_run else "rolled back"
-        for m in done:
-            print(f"{verb} {m.label}")
-            if args.show_sql:
-                print(m.down_sql)
+    output.print_migrations(
+        done, as_json=args.json, dry_run=args.dry_run, show_sql=args.show_sql, rollback=True
+    )
     return 0
 
 
 def cmd_db_status(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
-    states = migrate.status(db)
-    rows = [
-        {
-            "version": f"{s.version:03d}",
-            "name": s.name,
-            "state": s.state,
-            "applied_at": s.applied_at,
-        }
-        for s in states
-    ]
-    emit(args, rows, ["version", "name", "state", "applied_at"])
+    states = migrate.status(_database(settings))
+    output.print_migration_status(states, as_json=args.json)
     return 1 if any(s.state in ("drifted", "unknown") for s in states) else 0
 
 
@@ -270,59 +105,12 @@ def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
         user_id=args.user,
         limit=args.limit,
     )
-    if args.json:
-        print_json(jobs)
-    else:
-        print_table(
-            [_job_row(j) for j in jobs],
-            JOB_COLUMNS,
-        )
+    output.print_jobs(jobs, as_json=args.json)
     return 0
 
 
-def _job_pairs(job: op.Job) -> list[tuple[str, Any]]:
-    return [
-        ("id", job.id),
-        ("type", job.job_type),
-        ("schedule", describe_schedule(job.frequency_type, job.frequency_config)),
-        ("frequency", job.frequency_type),
-        ("config", job.frequency_config),
-        ("priority", job.priority),
-        ("status", job.status),
-        ("enabled", job.enabled),
-        ("next run", job.scheduled_for),
-        ("next trigger", job.next_trigger),
-        ("occurrence", job.occurrence_at),
-        ("user", job.user_id),
-        ("parameters", job.parameters),
-        ("errors", job.error_count),
-        ("max retries", "scheduler default" if job.max_retries is None else job.max_retries),
-        ("timeout", None if job.timeout_seconds is None else f"{job.timeout_seconds}s"),
-        ("last error", job.last_error),
-        ("started at", job.started_at),
-        ("completed at", job.completed_at),
-        ("created at", job.created_at),
-        ("updated at", job.updated_at),
-    ]
-
-
 def cmd_jobs_show(args: argparse.Namespace, settings: Settings) -> int:
-    detail = op.show_job(_database(settings), args.job_id)
-    if args.json:
-        print_json(detail)
-        return 0
-    print_pairs(
-        [
-            *_job_pairs(detail.job),
-            ("runs after", ", ".join(detail.runs_after) or "(none)"),
-            ("then", ", ".join(detail.then) or "(none)"),
-        ]
-    )
-    print(f"\nlast {len(detail.executions)} executions:")
-    print_table(
-        [_run_row(r) for r in detail.executions],
-        ["id", "status", "trigger", "attempt", "started_at", "duration", "worker", "error"],
-    )
+    output.print_job_detail(op.show_job(_database(settings), args.job_id), as_json=args.json)
     return 0
 
 
@@ -341,16 +129,7 @@ def cmd_jobs_add(args: argparse.Namespace, settings: Settings) -> int:
         enabled=not args.disabled,
         then=args.then or (),
     )
-    job = op.add_job(_database(settings), spec)
-    if args.json:
-        print_json(job)
-    else:
-        state = "enabled" if job.enabled else "disabled"
-        print(
-            f"added job {job.id} ({job.job_type}, "
-            f"{describe_schedule(job.frequency_type, job.frequency_config)}, {state}); "
-            f"next run {_cell(job.scheduled_for)}"
-        )
+    output.print_job_added(op.add_job(_database(settings), spec), as_json=args.json)
     return 0
 
 
@@ -369,30 +148,19 @@ def cmd_jobs_edit(args: argparse.Namespace, settings: Settings) -> int:
             "or --timeout"
         )
     job = op.edit_job(_database(settings), args.job_id, changes)
-    if args.json:
-        print_json(job)
-    else:
-        print(f"edited job {job.id}; next run {_cell(job.scheduled_for)}")
+    output.print_job_edited(job, as_json=args.json)
     return 0
 
 
 def cmd_jobs_trigger(args: argparse.Namespace, settings: Settings) -> int:
     job = op.trigger_job(_database(settings), args.job_id)
-    if args.json:
-        print_json(job)
-    else:
-        print(f"triggered job {job.id}: due now, recorded as a manual run")
+    output.print_job_triggered(job, as_json=args.json)
     return 0
 
 
 def cmd_jobs_enable(args: argparse.Namespace, settings: Settings) -> int:
     job = op.set_job_enabled(_database(settings), args.job_id, args.enabled)
-    if args.json:
-        print_json(job)
-    elif job.enabled:
-        print(f"enabled job {job.id}; next run {_cell(job.scheduled_for)}")
-    else:
-        print(f"disabled job {job.id}; a run already queued or running finishes")
+    output.print_job_enabled(job, as_json=args.json)
     return 0
 
 
@@ -407,11 +175,7 @@ def cmd_jobs_remove(args: argparse.Namespace, settings: Settings) -> int:
         if input(question).strip().lower() not in ("y", "yes"):
             print("not removed")
             return 1
-    removed = op.remove_job(db, args.job_id)
-    if args.json:
-        print_json(removed)
-    else:
-        print(f"removed job {removed.job.id} and {removed.executions} executions")
+    output.print_job_removed(op.remove_job(db, args.job_id), as_json=args.json)
     return 0
 
 
@@ -427,23 +191,7 @@ def cmd_jobs_next(args: argparse.Namespace, settings: Settings) -> int:
     else:
         config = {} if args.config is None else op.parse_json("--config", args.config)
         preview = op.preview_schedule(db, args.frequency, config, args.count, start=start)
-    if args.json:
-        print_json(preview)
-        return 0
-    if preview.zone:
-        print(f"zone: {preview.zone}")
-    print_table(
-        [
-            {
-                "n": f.n,
-                "local": f"{f.local:%a %Y-%m-%d %H:%M} {op.format_offset(f.utc_offset)}",
-                "utc": f.at,
-                "note": f.note,
-            }
-            for f in preview.fires
-        ],
-        ["n", "local", "utc", "note"],
-    )
+    output.print_preview(preview, as_json=args.json)
     return 0
 
 
@@ -459,77 +207,24 @@ def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
         since=since,
         limit=args.limit,
     )
-    if args.json:
-        print_json(runs)
-    else:
-        print_table(
-            [_run_row(r) for r in runs],
-            RUN_COLUMNS,
-        )
+    output.print_runs(runs, as_json=args.json)
     return 0
 
 
 # ------------------------------------------------------------------ scheduler
 
 
-def _config_pairs(config: op.SchedulerConfig) -> list[tuple[str, Any]]:
-    return [
-        ("dispatch", "enabled" if config.enabled else "PAUSED"),
-        ("max concurrent", config.max_concurrent_jobs),
-        ("timezone", config.timezone),
-        ("max retries", config.max_retries),
-        ("retry base", f"{config.retry_base_seconds}s"),
-        ("queue timeout", f"{config.queue_timeout_seconds}s"),
-    ]
-
-
 def cmd_scheduler_status(args: argparse.Namespace, settings: Settings) -> int:
     status = op.scheduler_status(
         _database(settings), redis_url=settings.redis_url, key_prefix=settings.key_prefix
     )
-    if args.json:
-        data = dataclasses.asdict(status)
-        data["active"] = status.active
-        print_json(data)
-        return 0
-    beat = status.beat
-    if beat.state == "held":
-        left = "" if beat.ttl is None else f", lock expires in {_duration(beat.ttl)}"
-        beat_text = f"active{left} ({beat.detail})"
-    elif beat.state == "free":
-        beat_text = f"NONE ({beat.detail})"
-    else:
-        beat_text = f"unknown ({beat.detail})"
-    lag = (
-        "" if status.oldest_due_lag is None else f", oldest due {_cell(status.oldest_due_lag)} ago"
-    )
-    print_pairs(
-        [
-            *_config_pairs(status.config)[:1],
-            (
-                "active",
-                f"{status.active} / {status.config.max_concurrent_jobs} "
-                f"(queued {status.queued}, running {status.running})",
-            ),
-            ("due backlog", f"{status.due}{lag}"),
-            ("failures 24h", f"{status.failures_24h} (failed + abandoned executions)"),
-            ("expired leases", status.expired_leases),
-            ("beat", beat_text),
-            *_config_pairs(status.config)[2:],
-            ("checked at", status.checked_at),
-        ]
-    )
+    output.print_scheduler_status(status, as_json=args.json)
     return 0
 
 
 def cmd_scheduler_enable(args: argparse.Namespace, settings: Settings) -> int:
     config = op.set_scheduler_enabled(_database(settings), args.enabled)
-    if args.json:
-        print_json(config)
-    elif config.enabled:
-        print("scheduler resumed: dispatch starts at once")
-    else:
-        print("scheduler paused: no new dispatch; queued and running jobs finish")
+    output.print_scheduler_enabled(config, as_json=args.json)
     return 0
 
 
@@ -547,12 +242,7 @@ def cmd_scheduler_set(args: argparse.Namespace, settings: Settings) -> int:
             "--retry-base or --queue-timeout"
         )
     update = op.update_scheduler_config(_database(settings), changes)
-    if args.json:
-        print_json(update)
-        return 0
-    print_pairs(_config_pairs(update.config))
-    if changes.timezone is not None:
-        print(f"rescheduled {update.rescheduled} pending daily/weekly jobs to the new zone")
+    output.print_config_update(update, as_json=args.json, new_zone=changes.timezone is not None)
     return 0
 
 

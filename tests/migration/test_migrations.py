@@ -202,7 +202,9 @@ def test_the_wheel_ships_the_sql(tmp_path: Path) -> None:
     for m in discover():
         assert f"tasks/schema/migrations/{m.label}.sql" in names
         assert f"tasks/schema/rollback/{m.version:03d}_rollback_{m.name}.sql" in names
-    assert "tasks/sql/queries.sql" in names
+    shipped = {p.relative_to(REPO).as_posix() for p in (REPO / "tasks").rglob("*.py")}
+    shipped |= {p.relative_to(REPO).as_posix() for p in (REPO / "tasks").rglob("*.sql")}
+    assert shipped - names == set(), "modules missing from the wheel (pyproject packages list)"
 
 
 def test_rollback_pauses_the_scheduler_and_waits_for_running_jobs(empty_db_url: str) -> None:

@@ -1,0 +1,37 @@
+"""Execution history as an operator reads it (``runs list``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tasks.db import Database
+from tasks.ids import ExecutionStatus
+from tasks.operator.jobs import job_not_found
+from tasks.operator.parsing import resolve_instant
+from tasks.operator.rows import Execution, execution_from_row
+
+
+def list_runs(
+    db: Database,
+    job_id: str | None = None,
+    status: ExecutionStatus | None = None,
+    since: datetime | timedelta | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[Execution]:
+    """Execution history, newest first; ``since`` is an instant or a time ago."""
+    if job_id is not None and db.one("get_job", job_id=job_id) is None:
+        raise job_not_found(job_id)
+    after = since if isinstance(since, datetime) else None
+    if after is not None:
+        after = resolve_instant(db, after, None)
+    rows = db.many(
+        "list_runs",
+        job_id=job_id,
+        status=status,
+        since=after,
+        within=since if isinstance(since, timedelta) else None,
+        now=now,
+        limit=limit,
+    )
+    return [execution_from_row(r) for r in rows]
