@@ -158,6 +158,14 @@ def cmd_jobs_trigger(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_jobs_install_defaults(args: argparse.Namespace, settings: Settings) -> int:
+    from tasks.jobs.defaults import install_defaults
+
+    result = install_defaults(_database(settings))
+    output.print_install_result(result.as_dict(), as_json=args.json)
+    return 0
+
+
 def cmd_jobs_enable(args: argparse.Namespace, settings: Settings) -> int:
     job = op.set_job_enabled(_database(settings), args.job_id, args.enabled)
     output.print_job_enabled(job, as_json=args.json)
@@ -295,7 +303,7 @@ def _add_db(groups: Any, common: argparse.ArgumentParser) -> None:
 _TIME_HELP = "ISO time; without an offset it is wall-clock time in the job's zone"
 
 
-def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:
+def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:  # noqa: PLR0915 - one parser
     jobs = _group(groups, "jobs", "list, inspect and change jobs")
 
     p = jobs.add_parser("list", parents=[common], help="jobs, soonest next run first")
@@ -352,6 +360,13 @@ def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:
         p = jobs.add_parser(name, parents=[common], help=f"{name} a job")
         p.add_argument("job_id", metavar="ID")
         p.set_defaults(handler=cmd_jobs_enable, enabled=enabled)
+
+    p = jobs.add_parser(
+        "install-defaults",
+        parents=[common],
+        help="install the meal planner's system and per-user jobs (idempotent)",
+    )
+    p.set_defaults(handler=cmd_jobs_install_defaults)
 
     p = jobs.add_parser("remove", parents=[common], help="delete a job and its history")
     p.add_argument("job_id", metavar="ID")

@@ -254,6 +254,13 @@ def print_job_triggered(job: op.Job, *, as_json: bool) -> None:
         print(f"triggered job {job.id}: due now, recorded as a manual run")
 
 
+def print_install_result(result: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+    else:
+        print(result["message"])
+
+
 def print_job_enabled(job: op.Job, *, as_json: bool) -> None:
     if as_json:
         print_json(job)

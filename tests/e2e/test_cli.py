@@ -303,3 +303,16 @@ def test_scheduler_commands(db_url: str, db: Conn, redis_url: str) -> None:
         datetime.now(UTC) - timedelta(minutes=5)
         < db.execute("SELECT updated_at FROM scheduler_config").fetchone()["updated_at"]
     )  # type: ignore[index]
+
+
+def test_install_defaults_is_idempotent(db_url: str, db: Conn) -> None:
+    env = environment(db_url)
+    db.execute("INSERT INTO users (email, timezone) VALUES ('cli@example.com', 'Europe/Berlin')")
+    first = run(env, "jobs", "install-defaults", "--json")
+    assert first.code == 0, first.err
+    assert first.json()["created"]["auto_sync"] == 1
+    again = run(env, "jobs", "install-defaults")
+    assert again.code == 0
+    assert "nothing changed" in again.out
+    ids = {r["id"] for r in db.execute("SELECT id FROM scheduled_jobs").fetchall()}
+    assert {"auto_sync:system", "weekly_generation:user:1"} <= ids
