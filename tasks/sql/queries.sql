@@ -83,10 +83,7 @@ SELECT lost FROM renew_leases_v1(%(execution_ids)s::bigint[], %(lease_seconds)s,
 -- name: quarantine_job :exec
 -- A job that can no longer be handled stops being dispatched, with its reason;
 -- an operator fixes it and runs `jobs enable`.
-UPDATE scheduled_jobs
-SET enabled = false, status = 'failed', last_error = 'quarantined: ' || %(reason)s,
-    dispatch_id = NULL, queued_at = NULL
-WHERE id = %(job_id)s AND status NOT IN ('queued', 'running');
+SELECT quarantine_job_v1(%(job_id)s, %(reason)s);
 
 -- name: scheduler_present :one
 SELECT to_regclass('scheduler_config') IS NOT NULL AS present;
