@@ -18,8 +18,9 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 FRIDAY_6 = {"day": 5, "hour": 6, "minute": 0}
 
 
-def insert_job(db, job_id, *, ftype="once", config=None, priority="medium",
-               scheduled_for=T0, **extra):
+def insert_job(
+    db, job_id, *, ftype="once", config=None, priority="medium", scheduled_for=T0, **extra
+):
     row = {
         "id": job_id,
         "job_type": "noop",
@@ -60,6 +61,7 @@ def claim_and_start(db, job_id, now=T0, lease=30):
 
 # ----------------------------------------------------------------- claim
 
+
 def test_claim_critical_first_then_scheduled_for(db):
     db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 100")
     insert_job(db, "low_old", priority="low", scheduled_for=T0 - timedelta(hours=5))
@@ -75,16 +77,22 @@ def test_claim_critical_first_then_scheduled_for(db):
     assert all(r["trigger_type"] == "scheduled" for r in rows)
     row = job(db, "crit_old")
     assert (row["status"], row["queued_at"], row["dispatch_id"]) == (
-        "queued", T0, rows[0]["dispatch_id"])
+        "queued",
+        T0,
+        rows[0]["dispatch_id"],
+    )
     assert job(db, "future")["status"] == "pending"
     assert claim(db) == []
 
 
 def test_critical_not_stuck_behind_low_backlog(db):
     db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 3")
-    db.execute("""INSERT INTO scheduled_jobs (id, job_type, frequency_type, priority, scheduled_for)
+    db.execute(
+        """INSERT INTO scheduled_jobs (id, job_type, frequency_type, priority, scheduled_for)
                   SELECT 'low_' || g, 'noop', 'once', 'low', %s - g * interval '1 s'
-                  FROM generate_series(1, 50) g""", (T0,))
+                  FROM generate_series(1, 50) g""",
+        (T0,),
+    )
     insert_job(db, "crit", priority="critical", scheduled_for=T0)
     assert claim(db, 1)[0]["job_id"] == "crit"
 
@@ -94,15 +102,16 @@ def test_claim_respects_limit_and_max_concurrent_jobs(db):
     for i in range(6):
         insert_job(db, f"j{i}", scheduled_for=T0 - timedelta(minutes=10 - i))
     assert [r["job_id"] for r in claim(db, 2)] == ["j0", "j1"]
-    assert [r["job_id"] for r in claim(db, 10)] == ["j2"]       # 3 active now
+    assert [r["job_id"] for r in claim(db, 10)] == ["j2"]  # 3 active now
     assert claim(db, 10) == []
-    start_exec(db, "j0", job(db, "j0")["dispatch_id"])          # queued -> running: still active
+    start_exec(db, "j0", job(db, "j0")["dispatch_id"])  # queued -> running: still active
     assert claim(db, 10) == []
     exec_id = db.execute("SELECT id FROM job_executions WHERE job_id = 'j0'").fetchone()["id"]
     db.execute("SELECT complete_execution_v1(%s, NULL, %s)", (exec_id, T0))
     assert [r["job_id"] for r in claim(db, 10)] == ["j3"]
-    active = db.execute("SELECT count(*) AS n FROM scheduled_jobs "
-                        "WHERE status IN ('queued', 'running')").fetchone()["n"]
+    active = db.execute(
+        "SELECT count(*) AS n FROM scheduled_jobs WHERE status IN ('queued', 'running')"
+    ).fetchone()["n"]
     assert active == 3
 
 
@@ -131,9 +140,11 @@ def test_concurrent_claimers_get_different_jobs(db, db_url):
     for i in range(4):
         insert_job(db, f"j{i}", scheduled_for=T0 - timedelta(minutes=10 - i))
     result: dict[str, list[str]] = {}
-    with psycopg.connect(db_url, row_factory=dict_row) as c1, \
-            psycopg.connect(db_url, row_factory=dict_row) as c2:
-        first = [r["job_id"] for r in claim(c1, 1)]          # c1's transaction stays open
+    with (
+        psycopg.connect(db_url, row_factory=dict_row) as c1,
+        psycopg.connect(db_url, row_factory=dict_row) as c2,
+    ):
+        first = [r["job_id"] for r in claim(c1, 1)]  # c1's transaction stays open
 
         def second_claimer() -> None:
             result["c2"] = [r["job_id"] for r in claim(c2, 5)]
@@ -151,7 +162,8 @@ def test_concurrent_claimers_get_different_jobs(db, db_url):
 
 
 def test_claim_uses_the_due_index(db):
-    db.execute("""INSERT INTO scheduled_jobs (id, job_type, frequency_type, priority, scheduled_for, status)
+    db.execute("""INSERT INTO scheduled_jobs
+                  (id, job_type, frequency_type, priority, scheduled_for, status)
                   SELECT 'j' || g, 'noop', 'once',
                          (enum_range(NULL::job_priority))[1 + g % 4],
                          now() + (g % 1000 - 5) * interval '1 hour',
@@ -171,41 +183,59 @@ def test_claim_uses_the_due_index(db):
     rows = claim(db, 100000, datetime.now(UTC))
     assert rows and all(r["scheduled_for"] <= datetime.now(UTC) for r in rows)
     assert [r["priority"] for r in rows] == sorted(
-        (r["priority"] for r in rows), key=["critical", "high", "medium", "low"].index)
+        (r["priority"] for r in rows), key=["critical", "high", "medium", "low"].index
+    )
 
 
 # ----------------------------------------------------------------- release
+
 
 def test_release_claims_hands_jobs_back(db):
     insert_job(db, "a", ftype="weekly", config=FRIDAY_6)
     insert_job(db, "b")
     db.execute("SELECT trigger_job_v1('b', %s)", (T0,))
     rows = {r["job_id"]: r for r in claim(db)}
-    start_exec(db, "a", rows["a"]["dispatch_id"])   # already started: must stay running
-    released = db.execute("SELECT release_claims_v1(%s) AS n",
-                          ([r["dispatch_id"] for r in rows.values()],)).fetchone()["n"]
+    start_exec(db, "a", rows["a"]["dispatch_id"])  # already started: must stay running
+    released = db.execute(
+        "SELECT release_claims_v1(%s) AS n", ([r["dispatch_id"] for r in rows.values()],)
+    ).fetchone()["n"]
     assert released == 1
     b = job(db, "b")
-    assert (b["status"], b["dispatch_id"], b["queued_at"], b["scheduled_for"], b["next_trigger"]) == (
-        "pending", None, None, T0, "manual")
+    assert (
+        b["status"],
+        b["dispatch_id"],
+        b["queued_at"],
+        b["scheduled_for"],
+        b["next_trigger"],
+    ) == ("pending", None, None, T0, "manual")
     assert job(db, "a")["status"] == "running"
     assert db.execute("SELECT release_claims_v1('{}') AS n").fetchone()["n"] == 0
 
 
 # ----------------------------------------------------------------- start_execution
 
+
 def test_start_execution_returns_job_and_records_attempt(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     insert_job(db, "j", user_id=user_id, parameters={"week": "2026-01-09"}, timeout_seconds=90)
     dispatch_id = claim(db)[0]["dispatch_id"]
     row = start_exec(db, "j", dispatch_id, T0 + timedelta(seconds=1), lease=30)
     assert row["job_type"] == "noop" and row["user_id"] == user_id
     assert row["parameters"] == {"week": "2026-01-09"}
-    assert (row["attempt_number"], row["trigger_type"], row["parent_job_id"]) == (1, "scheduled", None)
+    assert (row["attempt_number"], row["trigger_type"], row["parent_job_id"]) == (
+        1,
+        "scheduled",
+        None,
+    )
     assert (row["timeout_seconds"], row["scheduled_for"]) == (90, T0)
     ex = execution(db, row["execution_id"])
-    assert (ex["dispatch_id"], ex["worker"], ex["celery_task_id"]) == (dispatch_id, "host-1/42", "task-1")
+    assert (ex["dispatch_id"], ex["worker"], ex["celery_task_id"]) == (
+        dispatch_id,
+        "host-1/42",
+        "task-1",
+    )
     assert ex["lease_expires_at"] == T0 + timedelta(seconds=31)
     assert ex["deadline_at"] == T0 + timedelta(seconds=91)
     j = job(db, "j")
@@ -215,11 +245,11 @@ def test_start_execution_returns_job_and_records_attempt(db):
 def test_start_execution_is_a_no_op_for_duplicates_and_stale_messages(db):
     insert_job(db, "j")
     dispatch_id = claim(db)[0]["dispatch_id"]
-    assert start_exec(db, "j", dispatch_id + 1000) is None          # wrong token
-    assert start_exec(db, "nope", dispatch_id) is None              # unknown job
+    assert start_exec(db, "j", dispatch_id + 1000) is None  # wrong token
+    assert start_exec(db, "nope", dispatch_id) is None  # unknown job
     first = start_exec(db, "j", dispatch_id)
     assert first is not None and first["execution_id"]
-    assert start_exec(db, "j", dispatch_id) is None                 # redelivery
+    assert start_exec(db, "j", dispatch_id) is None  # redelivery
     assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 1
     assert execution(db, first["execution_id"])["deadline_at"] is None  # no timeout set
 
@@ -227,8 +257,9 @@ def test_start_execution_is_a_no_op_for_duplicates_and_stale_messages(db):
 def test_start_execution_after_requeue_rejects_old_token(db):
     insert_job(db, "j")
     old = claim(db)[0]["dispatch_id"]
-    reaped = db.execute("SELECT * FROM reap_expired_v1(%s)",
-                        (T0 + timedelta(seconds=301),)).fetchall()
+    reaped = db.execute(
+        "SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=301),)
+    ).fetchall()
     assert [(r["kind"], r["job_id"]) for r in reaped] == [("requeued", "j")]
     new = claim(db, 10, T0 + timedelta(seconds=302))[0]["dispatch_id"]
     assert new > old
@@ -238,6 +269,7 @@ def test_start_execution_after_requeue_rejects_old_token(db):
 
 # ----------------------------------------------------------------- leases and reaping
 
+
 def test_renew_leases_returns_lost_executions(db):
     insert_job(db, "a")
     insert_job(db, "b")
@@ -245,8 +277,9 @@ def test_renew_leases_returns_lost_executions(db):
     eb = start_exec(db, "b", job(db, "b")["dispatch_id"])["execution_id"]
     db.execute("SELECT complete_execution_v1(%s, NULL, %s)", (eb, T0))
     later = T0 + timedelta(seconds=20)
-    lost = db.execute("SELECT * FROM renew_leases_v1(%s, 30, %s) AS lost",
-                      ([ea, eb, 987654], later)).fetchall()
+    lost = db.execute(
+        "SELECT * FROM renew_leases_v1(%s, 30, %s) AS lost", ([ea, eb, 987654], later)
+    ).fetchall()
     assert sorted(r["lost"] for r in lost) == sorted([eb, 987654])
     assert execution(db, ea)["lease_expires_at"] == later + timedelta(seconds=30)
     assert db.execute("SELECT count(*) AS n FROM renew_leases_v1('{}', 30)").fetchone()["n"] == 0
@@ -255,23 +288,31 @@ def test_renew_leases_returns_lost_executions(db):
 def test_reap_abandons_expired_lease_and_retries(db):
     insert_job(db, "j")
     exec_id = claim_and_start(db, "j", T0, lease=30)["execution_id"]
-    assert db.execute("SELECT * FROM reap_expired_v1(%s)",
-                      (T0 + timedelta(seconds=29),)).fetchall() == []
+    assert (
+        db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=29),)).fetchall()
+        == []
+    )
     now = T0 + timedelta(seconds=31)
     rows = db.execute("SELECT * FROM reap_expired_v1(%s)", (now,)).fetchall()
     assert [(r["kind"], r["job_id"], r["execution_id"]) for r in rows] == [
-        ("abandoned", "j", exec_id)]
+        ("abandoned", "j", exec_id)
+    ]
     ex = execution(db, exec_id)
     assert ex["status"] == "abandoned"
     assert ex["error_message"] == (
-        "lease expired: worker host-1/42 stopped renewing at 2026-01-05T10:00:30.000Z")
+        "lease expired: worker host-1/42 stopped renewing at 2026-01-05T10:00:30.000Z"
+    )
     assert ex["completed_at"] == now and ex["duration_ms"] == 31000
     j = job(db, "j")
     assert (j["status"], j["error_count"], j["next_trigger"]) == ("pending", 1, "retry")
     assert j["scheduled_for"] == now + timedelta(seconds=60)
     # the lost worker's late report changes nothing
-    assert db.execute("SELECT complete_execution_v1(%s, NULL, %s) AS ok",
-                      (exec_id, now)).fetchone()["ok"] is False
+    assert (
+        db.execute("SELECT complete_execution_v1(%s, NULL, %s) AS ok", (exec_id, now)).fetchone()[
+            "ok"
+        ]
+        is False
+    )
     assert db.execute("SELECT * FROM reap_expired_v1(%s)", (now,)).fetchall() == []
     # the retry is recorded as such
     retry = claim_and_start(db, "j", j["scheduled_for"])
@@ -290,25 +331,34 @@ def test_reap_respects_queue_timeout(db):
     db.execute("UPDATE scheduler_config SET queue_timeout_seconds = 60")
     insert_job(db, "j")
     claim(db)
-    assert db.execute("SELECT * FROM reap_expired_v1(%s)",
-                      (T0 + timedelta(seconds=59),)).fetchall() == []
+    assert (
+        db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=59),)).fetchall()
+        == []
+    )
     assert job(db, "j")["status"] == "queued"
     rows = db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=61),)).fetchall()
     assert [(r["kind"], r["job_id"], r["execution_id"]) for r in rows] == [("requeued", "j", None)]
     j = job(db, "j")
     assert (j["status"], j["dispatch_id"], j["queued_at"], j["scheduled_for"]) == (
-        "pending", None, None, T0)
+        "pending",
+        None,
+        None,
+        T0,
+    )
 
 
 def test_reap_limit(db):
     for i in range(3):
         insert_job(db, f"j{i}")
         claim_and_start(db, f"j{i}", T0, lease=1)
-    rows = db.execute("SELECT * FROM reap_expired_v1(%s, 2)", (T0 + timedelta(seconds=5),)).fetchall()
+    rows = db.execute(
+        "SELECT * FROM reap_expired_v1(%s, 2)", (T0 + timedelta(seconds=5),)
+    ).fetchall()
     assert len(rows) == 2
 
 
 # ----------------------------------------------------------------- trigger_job_v1
+
 
 def test_trigger_job_runs_now_as_manual_and_keeps_schedule(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
@@ -316,8 +366,13 @@ def test_trigger_job_runs_now_as_manual_and_keeps_schedule(db):
     db.execute("UPDATE scheduled_jobs SET error_count = 2 WHERE id = 'weekly'")
     db.execute("SELECT trigger_job_v1('weekly', %s)", (T0,))
     j = job(db, "weekly")
-    assert (j["status"], j["scheduled_for"], j["next_trigger"], j["error_count"], j["occurrence_at"]) == (
-        "pending", T0, "manual", 0, friday)
+    assert (
+        j["status"],
+        j["scheduled_for"],
+        j["next_trigger"],
+        j["error_count"],
+        j["occurrence_at"],
+    ) == ("pending", T0, "manual", 0, friday)
     started = claim_and_start(db, "weekly", T0)
     assert started["trigger_type"] == "manual"
     db.execute("SELECT complete_execution_v1(%s, NULL, %s)", (started["execution_id"], T0))
@@ -335,8 +390,9 @@ def test_trigger_job_refusals(db):
         db.execute("SELECT trigger_job_v1('q')")
     with pytest.raises(errors.RaiseException, match=re.escape('job "r" is already running')):
         db.execute("SELECT trigger_job_v1('r')")
-    with pytest.raises(errors.RaiseException,
-                       match=re.escape('job "off" is disabled; enable it first')):
+    with pytest.raises(
+        errors.RaiseException, match=re.escape('job "off" is disabled; enable it first')
+    ):
         db.execute("SELECT trigger_job_v1('off')")
     with pytest.raises(errors.NoDataFound, match=re.escape('job "nope" does not exist')):
         db.execute("SELECT trigger_job_v1('nope')")
@@ -353,6 +409,7 @@ def test_trigger_completed_once_job_runs_again(db):
 
 # ----------------------------------------------------------------- dependent runs via the bridge
 
+
 def test_dependent_child_started_through_the_bridge(db):
     insert_job(db, "parent")
     insert_job(db, "child", scheduled_for=T0 + timedelta(days=30))
@@ -367,31 +424,43 @@ def test_dependent_child_started_through_the_bridge(db):
 
 # ----------------------------------------------------------------- prune
 
+
 def test_prune_keeps_recent_running_and_newest_per_job(db):
     insert_job(db, "a")
     insert_job(db, "b")
     # a: 10 finished executions, one a day before T0; b: 2 old ones and a running one
-    db.execute("""INSERT INTO job_executions (job_id, status, trigger_type, attempt_number,
+    db.execute(
+        """INSERT INTO job_executions (job_id, status, trigger_type, attempt_number,
                                               started_at, completed_at)
                   SELECT 'a', 'completed', 'scheduled', 1, %(t)s - g * interval '1 day',
                          %(t)s - g * interval '1 day' + interval '1 s'
-                  FROM generate_series(1, 10) g""", {"t": T0})
-    db.execute("""INSERT INTO job_executions (job_id, status, trigger_type, attempt_number,
+                  FROM generate_series(1, 10) g""",
+        {"t": T0},
+    )
+    db.execute(
+        """INSERT INTO job_executions (job_id, status, trigger_type, attempt_number,
                                               started_at, completed_at, error_message)
                   SELECT 'b', 'failed', 'scheduled', 1, %(t)s - g * interval '1 day',
                          %(t)s - g * interval '1 day' + interval '1 s', 'x'
-                  FROM generate_series(20, 21) g""", {"t": T0})
-    db.execute("""INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, started_at)
-                  VALUES ('b', 'running', 'scheduled', 1, %s)""", (T0 - timedelta(days=40),))
+                  FROM generate_series(20, 21) g""",
+        {"t": T0},
+    )
+    db.execute(
+        """INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, started_at)
+                  VALUES ('b', 'running', 'scheduled', 1, %s)""",
+        (T0 - timedelta(days=40),),
+    )
 
     def prune(older_days, keep, batch=1000):
-        return db.execute("SELECT prune_executions_v1(%s, %s, %s, %s) AS n",
-                          (timedelta(days=older_days), keep, batch, T0)).fetchone()["n"]
+        return db.execute(
+            "SELECT prune_executions_v1(%s, %s, %s, %s) AS n",
+            (timedelta(days=older_days), keep, batch, T0),
+        ).fetchone()["n"]
 
     # keep 3 per job, older than 3 days: a's newest three are days 1-3, so
     # days 4-10 go (7 rows). b's newest three are day 20, day 21 and the
     # running one (day 40): nothing of b goes.
-    assert prune(3, 3, batch=4) == 4          # batch limit
+    assert prune(3, 3, batch=4) == 4  # batch limit
     assert prune(3, 3) == 3
     assert prune(3, 3) == 0
     left = db.execute("""SELECT job_id, count(*) AS n FROM job_executions
@@ -400,14 +469,17 @@ def test_prune_keeps_recent_running_and_newest_per_job(db):
     # keep 1 per job: a's remaining rows are not older than 3 days; b's newest
     # is day 20, so its day-21 failure goes.
     assert prune(3, 1) == 1
-    statuses = sorted(r["status"] for r in db.execute(
-        "SELECT status::text FROM job_executions WHERE job_id = 'b'").fetchall())
-    assert statuses == ["failed", "running"]       # the running one is never pruned
-    assert prune(0, 0) == 4                        # everything finished goes
+    statuses = sorted(
+        r["status"]
+        for r in db.execute("SELECT status::text FROM job_executions WHERE job_id = 'b'").fetchall()
+    )
+    assert statuses == ["failed", "running"]  # the running one is never pruned
+    assert prune(0, 0) == 4  # everything finished goes
     assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 1
 
 
 # ----------------------------------------------------------------- notifications
+
 
 def listen(db_url):
     conn = psycopg.connect(db_url, autocommit=True)
@@ -420,11 +492,9 @@ def drain(conn, db) -> int:
     afterwards arrives after them (delivery is in commit order), so there is
     no waiting on a timeout."""
     db.execute("SELECT pg_notify('meal_scheduler_wakeup', 'end-of-batch')")
-    count = 0
-    for note in conn.notifies(timeout=5):
+    for count, note in enumerate(conn.notifies(timeout=5)):
         if note.payload == "end-of-batch":
             return count
-        count += 1
     raise AssertionError("marker notification never arrived")
 
 
@@ -434,18 +504,18 @@ def test_wakeup_on_due_insert_trigger_freed_slot_and_resume(db, db_url):
         assert drain(listener, db) == 0
         db.execute("""INSERT INTO scheduled_jobs (id, job_type, frequency_type)
                       SELECT 'bulk' || g, 'noop', 'once' FROM generate_series(1, 50) g""")
-        assert drain(listener, db) == 1          # folded into one per transaction
+        assert drain(listener, db) == 1  # folded into one per transaction
         db.execute("SELECT trigger_job_v1('future')")
         assert drain(listener, db) == 1
         db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 100")
         assert drain(listener, db) == 1
         db.execute("SELECT * FROM claim_due_jobs_v1(100)")
-        assert drain(listener, db) == 0          # claiming wakes nobody
+        assert drain(listener, db) == 0  # claiming wakes nobody
         dispatch = job(db, "bulk1")["dispatch_id"]
         started = start_exec(db, "bulk1", dispatch, datetime.now(UTC))
         assert drain(listener, db) == 0
         db.execute("SELECT complete_execution_v1(%s, NULL)", (started["execution_id"],))
-        assert drain(listener, db) == 1          # a slot was freed
+        assert drain(listener, db) == 1  # a slot was freed
         db.execute("UPDATE scheduler_config SET enabled = false")
         db.execute("UPDATE scheduler_config SET enabled = true")
         assert drain(listener, db) == 2

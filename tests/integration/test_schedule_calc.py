@@ -21,12 +21,13 @@ def shared_db(template_db: str):
     outlives them (refused writes, or settings each case sets itself), so they
     share one and keep the suite fast.
     """
-    from tests.conftest import create_database, drop_database, with_database, ADMIN_URL
+    from tests.conftest import ADMIN_URL, create_database, drop_database, with_database
 
     name = create_database(template_db)
     try:
-        with psycopg.connect(with_database(ADMIN_URL, name), autocommit=True,
-                             row_factory=dict_row) as conn:
+        with psycopg.connect(
+            with_database(ADMIN_URL, name), autocommit=True, row_factory=dict_row
+        ) as conn:
             yield conn
     finally:
         drop_database(name)
@@ -48,53 +49,152 @@ NY = "America/New_York"
 
 CASES = [
     # id, frequency, config, scheduler_config.timezone, from (UTC), expected (UTC)
-    ("weekly from Monday", "weekly", FRIDAY_6, "UTC",
-     "2026-01-05 10:00", "2026-01-09 06:00"),
-    ("weekly already past this week", "weekly", FRIDAY_6, "UTC",
-     "2026-01-09 07:00", "2026-01-16 06:00"),
-    ("weekly from Saturday", "weekly", FRIDAY_6, "UTC",
-     "2026-01-10 00:00", "2026-01-16 06:00"),
-    ("weekly exactly at the time -> next week", "weekly", FRIDAY_6, "UTC",
-     "2026-01-09 06:00", "2026-01-16 06:00"),
-    ("weekly Sunday is day 0", "weekly", {"day": 0, "hour": 9, "minute": 15}, "UTC",
-     "2026-01-05 00:00", "2026-01-11 09:15"),
-    ("daily later today", "daily", {"hour": 20, "minute": 0}, "UTC",
-     "2026-01-05 19:59", "2026-01-05 20:00"),
-    ("daily exactly at the time -> tomorrow", "daily", {"hour": 20, "minute": 0}, "UTC",
-     "2026-01-05 20:00", "2026-01-06 20:00"),
-    ("every_n_hours", "every_n_hours", {"hours": 2}, "UTC",
-     "2026-01-05 06:00:30", "2026-01-05 08:00:30"),
-    ("every_n_hours max 168", "every_n_hours", {"hours": 168}, "UTC",
-     "2026-01-05 06:00", "2026-01-12 06:00"),
+    ("weekly from Monday", "weekly", FRIDAY_6, "UTC", "2026-01-05 10:00", "2026-01-09 06:00"),
+    (
+        "weekly already past this week",
+        "weekly",
+        FRIDAY_6,
+        "UTC",
+        "2026-01-09 07:00",
+        "2026-01-16 06:00",
+    ),
+    ("weekly from Saturday", "weekly", FRIDAY_6, "UTC", "2026-01-10 00:00", "2026-01-16 06:00"),
+    (
+        "weekly exactly at the time -> next week",
+        "weekly",
+        FRIDAY_6,
+        "UTC",
+        "2026-01-09 06:00",
+        "2026-01-16 06:00",
+    ),
+    (
+        "weekly Sunday is day 0",
+        "weekly",
+        {"day": 0, "hour": 9, "minute": 15},
+        "UTC",
+        "2026-01-05 00:00",
+        "2026-01-11 09:15",
+    ),
+    (
+        "daily later today",
+        "daily",
+        {"hour": 20, "minute": 0},
+        "UTC",
+        "2026-01-05 19:59",
+        "2026-01-05 20:00",
+    ),
+    (
+        "daily exactly at the time -> tomorrow",
+        "daily",
+        {"hour": 20, "minute": 0},
+        "UTC",
+        "2026-01-05 20:00",
+        "2026-01-06 20:00",
+    ),
+    (
+        "every_n_hours",
+        "every_n_hours",
+        {"hours": 2},
+        "UTC",
+        "2026-01-05 06:00:30",
+        "2026-01-05 08:00:30",
+    ),
+    (
+        "every_n_hours max 168",
+        "every_n_hours",
+        {"hours": 168},
+        "UTC",
+        "2026-01-05 06:00",
+        "2026-01-12 06:00",
+    ),
     # 08:00 JST = 23:00Z the day before; from 09:00 JST Jan 5 -> 08:00 JST Jan 6
-    ("Asia/Tokyo via config key", "daily", {"hour": 8, "minute": 0, "timezone": "Asia/Tokyo"}, "UTC",
-     "2026-01-05 00:00", "2026-01-05 23:00"),
+    (
+        "Asia/Tokyo via config key",
+        "daily",
+        {"hour": 8, "minute": 0, "timezone": "Asia/Tokyo"},
+        "UTC",
+        "2026-01-05 00:00",
+        "2026-01-05 23:00",
+    ),
     # spring forward: 02:30 does not exist on 2026-03-08 in New York -> 03:30 EDT
-    ("spring-forward gap shifts by the gap", "daily", {"hour": 2, "minute": 30, "timezone": NY}, "UTC",
-     "2026-03-07 12:00", "2026-03-08 07:30"),
+    (
+        "spring-forward gap shifts by the gap",
+        "daily",
+        {"hour": 2, "minute": 30, "timezone": NY},
+        "UTC",
+        "2026-03-07 12:00",
+        "2026-03-08 07:30",
+    ),
     # fall back: 01:30 happens twice on 2026-11-01 -> the first (EDT, 05:30Z)
-    ("fall-back overlap picks the first", "daily", {"hour": 1, "minute": 30, "timezone": NY}, "UTC",
-     "2026-10-31 12:00", "2026-11-01 05:30"),
+    (
+        "fall-back overlap picks the first",
+        "daily",
+        {"hour": 1, "minute": 30, "timezone": NY},
+        "UTC",
+        "2026-10-31 12:00",
+        "2026-11-01 05:30",
+    ),
     # ...and only once: from the first 01:30 the next run is the next day (01:30 EST)
-    ("fall-back overlap runs once", "daily", {"hour": 1, "minute": 30, "timezone": NY}, "UTC",
-     "2026-11-01 05:30", "2026-11-02 06:30"),
+    (
+        "fall-back overlap runs once",
+        "daily",
+        {"hour": 1, "minute": 30, "timezone": NY},
+        "UTC",
+        "2026-11-01 05:30",
+        "2026-11-02 06:30",
+    ),
     # Friday 06:00 New York: 11:00Z in EST (Mar 6), 10:00Z in EDT (Mar 13)
-    ("weekly before DST change", "weekly", {**FRIDAY_6, "timezone": NY}, "UTC",
-     "2026-03-02 00:00", "2026-03-06 11:00"),
-    ("weekly across DST keeps 06:00 local", "weekly", {**FRIDAY_6, "timezone": NY}, "UTC",
-     "2026-03-06 11:00", "2026-03-13 10:00"),
-    ("weekly across fall-back keeps 06:00 local", "weekly", {**FRIDAY_6, "timezone": NY}, "UTC",
-     "2026-10-30 10:00", "2026-11-06 11:00"),
+    (
+        "weekly before DST change",
+        "weekly",
+        {**FRIDAY_6, "timezone": NY},
+        "UTC",
+        "2026-03-02 00:00",
+        "2026-03-06 11:00",
+    ),
+    (
+        "weekly across DST keeps 06:00 local",
+        "weekly",
+        {**FRIDAY_6, "timezone": NY},
+        "UTC",
+        "2026-03-06 11:00",
+        "2026-03-13 10:00",
+    ),
+    (
+        "weekly across fall-back keeps 06:00 local",
+        "weekly",
+        {**FRIDAY_6, "timezone": NY},
+        "UTC",
+        "2026-10-30 10:00",
+        "2026-11-06 11:00",
+    ),
     # the scheduler-wide zone applies when the job names none ...
-    ("scheduler_config.timezone applies", "daily", {"hour": 6, "minute": 0}, "Asia/Tokyo",
-     "2026-01-05 00:00", "2026-01-05 21:00"),
+    (
+        "scheduler_config.timezone applies",
+        "daily",
+        {"hour": 6, "minute": 0},
+        "Asia/Tokyo",
+        "2026-01-05 00:00",
+        "2026-01-05 21:00",
+    ),
     # ... and a per-job zone overrides it
-    ("per-job timezone overrides scheduler_config", "daily",
-     {"hour": 6, "minute": 0, "timezone": "UTC"}, "Asia/Tokyo",
-     "2026-01-05 00:00", "2026-01-05 06:00"),
+    (
+        "per-job timezone overrides scheduler_config",
+        "daily",
+        {"hour": 6, "minute": 0, "timezone": "UTC"},
+        "Asia/Tokyo",
+        "2026-01-05 00:00",
+        "2026-01-05 06:00",
+    ),
     # local date differs from the UTC date: Thursday 20:00Z is already Friday 05:00 in Tokyo
-    ("weekly uses the local weekday", "weekly", {"day": 5, "hour": 6, "minute": 0, "timezone": "Asia/Tokyo"},
-     "UTC", "2026-01-08 20:00", "2026-01-08 21:00"),
+    (
+        "weekly uses the local weekday",
+        "weekly",
+        {"day": 5, "hour": 6, "minute": 0, "timezone": "Asia/Tokyo"},
+        "UTC",
+        "2026-01-08 20:00",
+        "2026-01-08 21:00",
+    ),
 ]
 
 
@@ -115,9 +215,9 @@ def test_once_gives_null(db):
 @pytest.mark.parametrize(
     ("local", "zone", "expected"),
     [
-        ("2026-03-08 02:30", NY, "2026-03-08 07:30"),   # gap: +1 h
-        ("2026-03-08 03:30", NY, "2026-03-08 07:30"),   # first valid time after the gap
-        ("2026-11-01 01:30", NY, "2026-11-01 05:30"),   # overlap: first occurrence
+        ("2026-03-08 02:30", NY, "2026-03-08 07:30"),  # gap: +1 h
+        ("2026-03-08 03:30", NY, "2026-03-08 07:30"),  # first valid time after the gap
+        ("2026-11-01 01:30", NY, "2026-11-01 05:30"),  # overlap: first occurrence
         ("2026-11-01 00:59", NY, "2026-11-01 04:59"),
         ("2026-11-01 02:00", NY, "2026-11-01 07:00"),
         ("2026-07-01 12:00", "Asia/Tokyo", "2026-07-01 03:00"),
@@ -151,12 +251,14 @@ def test_next_occurrence_collapses_missed_runs(db):
 def test_next_occurrence_every_n_hours_keeps_grid(db):
     # 2-hour grid anchored at 06:00; a run finishing at 11:15 resumes at 12:00,
     # not 13:15.
-    got = next_occurrence(db, "every_n_hours", {"hours": 2}, utc("2026-01-05 06:00"),
-                          utc("2026-01-05 11:15"))
+    got = next_occurrence(
+        db, "every_n_hours", {"hours": 2}, utc("2026-01-05 06:00"), utc("2026-01-05 11:15")
+    )
     assert got == utc("2026-01-05 12:00")
     # exactly on a grid point -> the next one (strictly after now)
-    got = next_occurrence(db, "every_n_hours", {"hours": 2}, utc("2026-01-05 06:00"),
-                          utc("2026-01-05 12:00"))
+    got = next_occurrence(
+        db, "every_n_hours", {"hours": 2}, utc("2026-01-05 06:00"), utc("2026-01-05 12:00")
+    )
     assert got == utc("2026-01-05 14:00")
 
 

@@ -18,8 +18,9 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday
 FRIDAY_6 = {"day": 5, "hour": 6, "minute": 0}
 
 
-def insert_job(db, job_id, *, ftype="once", config=None, priority="medium",
-               scheduled_for=None, **extra):
+def insert_job(
+    db, job_id, *, ftype="once", config=None, priority="medium", scheduled_for=None, **extra
+):
     row = {
         "id": job_id,
         "job_type": "noop",
@@ -47,13 +48,16 @@ def start(db, job_id, trigger="scheduled"):
 
 
 def fail_v1(db, exec_id, now, error="boom", final=False):
-    return db.execute("SELECT fail_execution_v1(%s, %s, %s, %s) AS ok",
-                      (exec_id, error, final, now)).fetchone()["ok"]
+    return db.execute(
+        "SELECT fail_execution_v1(%s, %s, %s, %s) AS ok", (exec_id, error, final, now)
+    ).fetchone()["ok"]
 
 
 def complete_v1(db, exec_id, now, output=None):
-    return db.execute("SELECT complete_execution_v1(%s, %s, %s) AS ok",
-                      (exec_id, Jsonb(output) if output is not None else None, now)).fetchone()["ok"]
+    return db.execute(
+        "SELECT complete_execution_v1(%s, %s, %s) AS ok",
+        (exec_id, Jsonb(output) if output is not None else None, now),
+    ).fetchone()["ok"]
 
 
 def next_pending(db):
@@ -61,6 +65,7 @@ def next_pending(db):
 
 
 # ----------------------------------------------------------------- get_next_pending_job
+
 
 def test_priority_ordering_critical_first(db):
     now = datetime.now(UTC)
@@ -85,8 +90,9 @@ def test_scheduled_for_ordering_within_priority(db):
 
 
 def test_future_and_disabled_jobs_skipped(db):
-    insert_job(db, "future", priority="critical",
-               scheduled_for=datetime.now(UTC) + timedelta(hours=1))
+    insert_job(
+        db, "future", priority="critical", scheduled_for=datetime.now(UTC) + timedelta(hours=1)
+    )
     insert_job(db, "disabled", priority="critical", enabled=False)
     insert_job(db, "running", priority="critical")
     start(db, "running")
@@ -98,9 +104,11 @@ def test_future_and_disabled_jobs_skipped(db):
 def test_get_next_pending_job_skip_locked(db, db_url):
     insert_job(db, "a", scheduled_for=T0)
     insert_job(db, "b", scheduled_for=T0 + timedelta(seconds=1))
-    with psycopg.connect(db_url, row_factory=dict_row) as c1, \
-            psycopg.connect(db_url, row_factory=dict_row) as c2:
-        first = next_pending(c1)   # c1's transaction stays open, holding the row lock
+    with (
+        psycopg.connect(db_url, row_factory=dict_row) as c1,
+        psycopg.connect(db_url, row_factory=dict_row) as c2,
+    ):
+        first = next_pending(c1)  # c1's transaction stays open, holding the row lock
         second = next_pending(c2)  # does not wait: skips the locked row
         third = db.execute("SELECT get_next_pending_job() AS id").fetchone()["id"]
         assert (first, second, third) == ("a", "b", None)
@@ -110,6 +118,7 @@ def test_get_next_pending_job_skip_locked(db, db_url):
 
 
 # ----------------------------------------------------------------- start / complete
+
 
 def test_start_complete_lifecycle(db):
     insert_job(db, "j")
@@ -141,16 +150,19 @@ def test_complete_job_output_defaults_to_null(db):
 def test_start_refused_when_not_startable(db):
     insert_job(db, "j")
     exec_id = start(db, "j")
-    with pytest.raises(errors.RaiseException,
-                       match=re.escape('job "j" is not startable: status running')):
+    with pytest.raises(
+        errors.RaiseException, match=re.escape('job "j" is not startable: status running')
+    ):
         start(db, "j")
     db.execute("SELECT complete_job('j', %s)", (exec_id,))
-    with pytest.raises(errors.RaiseException,
-                       match=re.escape('job "j" is not startable: status completed')):
+    with pytest.raises(
+        errors.RaiseException, match=re.escape('job "j" is not startable: status completed')
+    ):
         start(db, "j")
     insert_job(db, "off", enabled=False)
-    with pytest.raises(errors.RaiseException,
-                       match=re.escape('job "off" is not startable: disabled')):
+    with pytest.raises(
+        errors.RaiseException, match=re.escape('job "off" is not startable: disabled')
+    ):
         start(db, "off")
     assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 1
 
@@ -159,12 +171,15 @@ def test_complete_refused_for_wrong_or_finished_execution(db):
     insert_job(db, "a")
     insert_job(db, "b")
     exec_a = start(db, "a")
-    with pytest.raises(errors.RaiseException,
-                       match=re.escape(f'execution {exec_a} belongs to job "a", not "b"')):
+    with pytest.raises(
+        errors.RaiseException, match=re.escape(f'execution {exec_a} belongs to job "a", not "b"')
+    ):
         db.execute("SELECT complete_job('b', %s)", (exec_a,))
     db.execute("SELECT complete_job('a', %s)", (exec_a,))
-    with pytest.raises(errors.RaiseException, match=re.escape(
-            f'execution {exec_a} of job "a" is not running: status completed')):
+    with pytest.raises(
+        errors.RaiseException,
+        match=re.escape(f'execution {exec_a} of job "a" is not running: status completed'),
+    ):
         db.execute("SELECT fail_job('a', %s, 'late')", (exec_a,))
     with pytest.raises(errors.NoDataFound, match="execution 999999 does not exist"):
         db.execute("SELECT complete_job('a', 999999)")
@@ -184,6 +199,7 @@ def test_attempt_number_follows_error_count(db):
 
 # ----------------------------------------------------------------- fail / retry policy
 
+
 def test_fail_job_seed_api_backs_off_60s(db):
     insert_job(db, "j")
     exec_id = start(db, "j")
@@ -191,7 +207,11 @@ def test_fail_job_seed_api_backs_off_60s(db):
     db.execute("SELECT fail_job('j', %s, 'Tandoor timeout')", (exec_id,))
     row = job(db, "j")
     assert (row["status"], row["error_count"], row["last_error"], row["next_trigger"]) == (
-        "pending", 1, "Tandoor timeout", "retry")
+        "pending",
+        1,
+        "Tandoor timeout",
+        "retry",
+    )
     delay = (row["scheduled_for"] - before).total_seconds()
     assert 59 <= delay <= 61
     ex = execution(db, exec_id)
@@ -215,8 +235,9 @@ def test_backoff_60_120_240_then_once_job_fails(db):
     assert fail_v1(db, exec_id, now, "still broken") is True
     row = job(db, "j")
     assert (row["status"], row["error_count"], row["last_error"]) == ("failed", 4, "still broken")
-    statuses = [r["status"] for r in db.execute(
-        "SELECT status FROM job_executions ORDER BY id").fetchall()]
+    statuses = [
+        r["status"] for r in db.execute("SELECT status FROM job_executions ORDER BY id").fetchall()
+    ]
     assert statuses == ["failed"] * 4
 
 
@@ -255,8 +276,15 @@ def test_recurring_job_moves_to_next_occurrence_after_final_failure(db):
     row = job(db, "weekly")
     next_friday = datetime(2026, 1, 16, 6, 0, tzinfo=UTC)
     assert (row["status"], row["scheduled_for"], row["occurrence_at"]) == (
-        "pending", next_friday, next_friday)
-    assert (row["error_count"], row["next_trigger"], row["last_error"]) == (0, "scheduled", "gave up")
+        "pending",
+        next_friday,
+        next_friday,
+    )
+    assert (row["error_count"], row["next_trigger"], row["last_error"]) == (
+        0,
+        "scheduled",
+        "gave up",
+    )
 
 
 def test_fail_on_finished_execution_returns_false(db):
@@ -269,6 +297,7 @@ def test_fail_on_finished_execution_returns_false(db):
 
 # ----------------------------------------------------------------- recurring reschedule
 
+
 def test_recurring_reschedule_after_complete(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
     insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=friday)
@@ -277,7 +306,10 @@ def test_recurring_reschedule_after_complete(db):
     row = job(db, "weekly")
     next_friday = datetime(2026, 1, 16, 6, 0, tzinfo=UTC)
     assert (row["status"], row["scheduled_for"], row["occurrence_at"]) == (
-        "pending", next_friday, next_friday)
+        "pending",
+        next_friday,
+        next_friday,
+    )
     assert row["completed_at"] == friday + timedelta(seconds=5)
     assert row["dispatch_id"] is None and row["next_trigger"] == "scheduled"
     assert execution(db, exec_id)["duration_ms"] >= 0
@@ -300,8 +332,10 @@ def test_every_n_hours_keeps_its_grid(db):
 
 def test_operator_moving_a_job_moves_its_occurrence(db):
     insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=T0)
-    db.execute("UPDATE scheduled_jobs SET scheduled_for = %s WHERE id = 'weekly'",
-               (T0 + timedelta(days=1),))
+    db.execute(
+        "UPDATE scheduled_jobs SET scheduled_for = %s WHERE id = 'weekly'",
+        (T0 + timedelta(days=1),),
+    )
     assert job(db, "weekly")["occurrence_at"] == T0 + timedelta(days=1)
 
 
@@ -325,6 +359,7 @@ def test_quarantine_when_config_went_bad_behind_the_trigger(db):
 
 # ----------------------------------------------------------------- dependencies
 
+
 def test_children_become_due_when_parent_completes(db):
     far = datetime(2030, 1, 1, tzinfo=UTC)
     insert_job(db, "parent", scheduled_for=T0)
@@ -341,8 +376,12 @@ def test_children_become_due_when_parent_completes(db):
     complete_v1(db, start(db, "parent"), now)
 
     child = job(db, "child")
-    assert (child["status"], child["scheduled_for"], child["next_trigger"],
-            child["next_parent_job_id"]) == ("pending", now, "dependent", "parent")
+    assert (
+        child["status"],
+        child["scheduled_for"],
+        child["next_trigger"],
+        child["next_parent_job_id"],
+    ) == ("pending", now, "dependent", "parent")
     assert child["occurrence_at"] == far  # its regular schedule is untouched
     assert job(db, "done_child")["status"] == "pending"
     assert job(db, "off_child")["scheduled_for"] == far
@@ -356,7 +395,10 @@ def test_children_become_due_when_parent_completes(db):
     complete_v1(db, exec_id, now + timedelta(minutes=1))
     child = job(db, "child")
     assert (child["scheduled_for"], child["next_trigger"], child["next_parent_job_id"]) == (
-        far, "scheduled", None)
+        far,
+        "scheduled",
+        None,
+    )
 
 
 def test_children_not_triggered_by_failure(db):
@@ -369,9 +411,11 @@ def test_children_not_triggered_by_failure(db):
 
 # ----------------------------------------------------------------- foreign keys
 
+
 def test_delete_user_cascades_to_jobs_and_rotation(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     insert_job(db, "mine", user_id=user_id)
     insert_job(db, "system")
     exec_id = start(db, "mine")
@@ -387,8 +431,9 @@ def test_delete_job_cascades_executions_and_nulls_parent(db):
     insert_job(db, "child", scheduled_for=T0)
     db.execute("INSERT INTO job_dependencies VALUES ('parent', 'child')")
     complete_v1(db, start(db, "parent"), T0)
-    parent_exec = db.execute(
-        "SELECT id FROM job_executions WHERE job_id = 'parent'").fetchone()["id"]
+    parent_exec = db.execute("SELECT id FROM job_executions WHERE job_id = 'parent'").fetchone()[
+        "id"
+    ]
     child_exec = start(db, "child", "dependent")
     assert execution(db, child_exec)["parent_job_id"] == "parent"
     db.execute("DELETE FROM scheduled_jobs WHERE id = 'parent'")
@@ -400,19 +445,25 @@ def test_delete_job_cascades_executions_and_nulls_parent(db):
 
 # ----------------------------------------------------------------- recipe rotation
 
+
 def test_rotation_first_use_inserts(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
-    db.execute("SELECT update_recipe_rotation(%s, 'r1', 'dinner', %s)",
-               (user_id, date(2026, 1, 5)))
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
+    db.execute("SELECT update_recipe_rotation(%s, 'r1', 'dinner', %s)", (user_id, date(2026, 1, 5)))
     row = db.execute("SELECT * FROM recipe_rotation").fetchone()
     assert (row["recipe_id"], row["meal_type"], row["last_used_date"], row["use_count"]) == (
-        "r1", "dinner", date(2026, 1, 5), 1)
+        "r1",
+        "dinner",
+        date(2026, 1, 5),
+        1,
+    )
 
 
 def test_rotation_upsert_increments_and_never_goes_back(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     for used in (date(2026, 1, 5), date(2026, 1, 12), date(2026, 1, 1)):
         db.execute("SELECT update_recipe_rotation(%s, 'r1', 'dinner', %s)", (user_id, used))
     db.execute("SELECT update_recipe_rotation(%s, 'r1', 'lunch', %s)", (user_id, date(2026, 1, 3)))
@@ -420,31 +471,46 @@ def test_rotation_upsert_increments_and_never_goes_back(db):
         "SELECT meal_type::text, last_used_date, use_count FROM recipe_rotation ORDER BY meal_type"
     ).fetchall()
     assert [(r["meal_type"], r["last_used_date"], r["use_count"]) for r in rows] == [
-        ("dinner", date(2026, 1, 12), 3), ("lunch", date(2026, 1, 3), 1)]
+        ("dinner", date(2026, 1, 12), 3),
+        ("lunch", date(2026, 1, 3), 1),
+    ]
 
 
 def test_recipes_on_cooldown(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     other = db.execute(
-        "INSERT INTO users (email) VALUES ('b@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('b@example.com') RETURNING id"
+    ).fetchone()["id"]
     today = db.execute("SELECT CURRENT_DATE AS d").fetchone()["d"]
     for recipe, days_ago in (("fresh", 2), ("edge", 29), ("old", 30), ("today", 0)):
-        db.execute("SELECT update_recipe_rotation(%s, %s, 'dinner', %s)",
-                   (user_id, recipe, today - timedelta(days=days_ago)))
+        db.execute(
+            "SELECT update_recipe_rotation(%s, %s, 'dinner', %s)",
+            (user_id, recipe, today - timedelta(days=days_ago)),
+        )
     db.execute("SELECT update_recipe_rotation(%s, 'lunch_only', 'lunch', %s)", (user_id, today))
     db.execute("SELECT update_recipe_rotation(%s, 'someone_else', 'dinner', %s)", (other, today))
     rows = db.execute("SELECT * FROM get_recipes_on_cooldown(%s, 'dinner')", (user_id,)).fetchall()
     assert [(r["recipe_id"], r["days_since_use"]) for r in rows] == [
-        ("today", 0), ("fresh", 2), ("edge", 29)]
-    rows = db.execute("SELECT * FROM get_recipes_on_cooldown(%s, 'dinner', 7)", (user_id,)).fetchall()
+        ("today", 0),
+        ("fresh", 2),
+        ("edge", 29),
+    ]
+    rows = db.execute(
+        "SELECT * FROM get_recipes_on_cooldown(%s, 'dinner', 7)", (user_id,)
+    ).fetchall()
     assert [r["recipe_id"] for r in rows] == ["today", "fresh"]
-    assert db.execute("SELECT * FROM get_recipes_on_cooldown(%s, 'snack')", (user_id,)).fetchall() == []
+    assert (
+        db.execute("SELECT * FROM get_recipes_on_cooldown(%s, 'snack')", (user_id,)).fetchall()
+        == []
+    )
 
 
 def test_cooldown_query_uses_its_index(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     db.execute("INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 200) g")
     db.execute("""INSERT INTO recipe_rotation (user_id, recipe_id, meal_type, last_used_date)
                   SELECT u.id, 'r' || g, (enum_range(NULL::meal_type))[1 + g % 4],

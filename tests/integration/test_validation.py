@@ -24,12 +24,13 @@ def shared_db(template_db: str):
     outlives them (refused writes, or settings each case sets itself), so they
     share one and keep the suite fast.
     """
-    from tests.conftest import create_database, drop_database, with_database, ADMIN_URL
+    from tests.conftest import ADMIN_URL, create_database, drop_database, with_database
 
     name = create_database(template_db)
     try:
-        with psycopg.connect(with_database(ADMIN_URL, name), autocommit=True,
-                             row_factory=dict_row) as conn:
+        with psycopg.connect(
+            with_database(ADMIN_URL, name), autocommit=True, row_factory=dict_row
+        ) as conn:
             yield conn
     finally:
         drop_database(name)
@@ -47,8 +48,10 @@ def insert_job(db, job_id="job_1", **overrides):
     }
     cols = ", ".join(row)
     vals = ", ".join(["%s"] * len(row))
-    params = [Jsonb(v) if k in ("frequency_config", "parameters") and not isinstance(v, Jsonb)
-              else v for k, v in row.items()]
+    params = [
+        Jsonb(v) if k in ("frequency_config", "parameters") and not isinstance(v, Jsonb) else v
+        for k, v in row.items()
+    ]
     db.execute(f"INSERT INTO scheduled_jobs ({cols}) VALUES ({vals})", params)
 
 
@@ -61,30 +64,60 @@ def job_count(db) -> int:
 BAD_CONFIGS = [
     ("weekly", [1, 2], "frequency_config must be a JSON object, got array"),
     ("weekly", "x", "frequency_config must be a JSON object, got string"),
-    ("weekly", {"day": 9, "hour": 6, "minute": 0},
-     'frequency_config.day must be an integer 0-6 (0 = Sunday), got 9'),
-    ("weekly", {"day": -1, "hour": 6, "minute": 0},
-     'frequency_config.day must be an integer 0-6 (0 = Sunday), got -1'),
-    ("weekly", {"day": 5, "hour": "6", "minute": 0},
-     'frequency_config.hour must be an integer 0-23, got "6"'),
-    ("weekly", {"day": 5, "hour": 6.5, "minute": 0},
-     "frequency_config.hour must be an integer 0-23, got 6.5"),
-    ("weekly", {"day": 5, "hour": None, "minute": 0},
-     "frequency_config.hour must be an integer 0-23, got null"),
-    ("weekly", {"day": 5, "hour": 24, "minute": 0},
-     "frequency_config.hour must be an integer 0-23, got 24"),
-    ("weekly", {"day": 5, "hour": 6, "minute": 60},
-     "frequency_config.minute must be an integer 0-59, got 60"),
+    (
+        "weekly",
+        {"day": 9, "hour": 6, "minute": 0},
+        "frequency_config.day must be an integer 0-6 (0 = Sunday), got 9",
+    ),
+    (
+        "weekly",
+        {"day": -1, "hour": 6, "minute": 0},
+        "frequency_config.day must be an integer 0-6 (0 = Sunday), got -1",
+    ),
+    (
+        "weekly",
+        {"day": 5, "hour": "6", "minute": 0},
+        'frequency_config.hour must be an integer 0-23, got "6"',
+    ),
+    (
+        "weekly",
+        {"day": 5, "hour": 6.5, "minute": 0},
+        "frequency_config.hour must be an integer 0-23, got 6.5",
+    ),
+    (
+        "weekly",
+        {"day": 5, "hour": None, "minute": 0},
+        "frequency_config.hour must be an integer 0-23, got null",
+    ),
+    (
+        "weekly",
+        {"day": 5, "hour": 24, "minute": 0},
+        "frequency_config.hour must be an integer 0-23, got 24",
+    ),
+    (
+        "weekly",
+        {"day": 5, "hour": 6, "minute": 60},
+        "frequency_config.minute must be an integer 0-59, got 60",
+    ),
     ("weekly", {"day": 5, "hour": 6}, "frequency_config.minute is required for a weekly job"),
     ("weekly", {"hour": 6, "minute": 0}, "frequency_config.day is required for a weekly job"),
     ("weekly", {**WEEKLY, "foo": 1}, 'frequency_config has unknown key "foo" for a weekly job'),
-    ("weekly", {**WEEKLY, "timezone": "Mars/Base"},
-     'frequency_config.timezone must be a known IANA time zone, got "Mars/Base"'),
-    ("weekly", {**WEEKLY, "timezone": 5},
-     "frequency_config.timezone must be a known IANA time zone, got 5"),
+    (
+        "weekly",
+        {**WEEKLY, "timezone": "Mars/Base"},
+        'frequency_config.timezone must be a known IANA time zone, got "Mars/Base"',
+    ),
+    (
+        "weekly",
+        {**WEEKLY, "timezone": 5},
+        "frequency_config.timezone must be a known IANA time zone, got 5",
+    ),
     ("daily", {"hour": 20}, "frequency_config.minute is required for a daily job"),
-    ("daily", {"hour": 20, "minute": 0, "day": 1},
-     'frequency_config has unknown key "day" for a daily job'),
+    (
+        "daily",
+        {"hour": 20, "minute": 0, "day": 1},
+        'frequency_config has unknown key "day" for a daily job',
+    ),
     ("every_n_hours", {"hours": 0}, "frequency_config.hours must be an integer 1-168, got 0"),
     ("every_n_hours", {"hours": 169}, "frequency_config.hours must be an integer 1-168, got 169"),
     ("every_n_hours", {}, "frequency_config.hours is required for a every_n_hours job"),
@@ -93,8 +126,9 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize(("ftype", "config", "message"), BAD_CONFIGS,
-                         ids=[c[2][:60] for c in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    ("ftype", "config", "message"), BAD_CONFIGS, ids=[c[2][:60] for c in BAD_CONFIGS]
+)
 def test_bad_frequency_config_refused_on_insert(shared_db, ftype, config, message):
     db = shared_db
     with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
@@ -106,8 +140,10 @@ def test_bad_frequency_config_refused_on_update(db):
     insert_job(db)
     for ftype, config, message in BAD_CONFIGS:
         with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
-            db.execute("UPDATE scheduled_jobs SET frequency_type = %s, frequency_config = %s",
-                       (ftype, Jsonb(config)))
+            db.execute(
+                "UPDATE scheduled_jobs SET frequency_type = %s, frequency_config = %s",
+                (ftype, Jsonb(config)),
+            )
     row = db.execute("SELECT frequency_type::text, frequency_config FROM scheduled_jobs").fetchone()
     assert (row["frequency_type"], row["frequency_config"]) == ("weekly", WEEKLY)
 
@@ -128,23 +164,32 @@ def test_good_configs_accepted(db):
 
 
 def test_unknown_frequency_type_names_field_and_value(db):
-    with pytest.raises(errors.InvalidTextRepresentation,
-                       match=re.escape('invalid input value for enum frequency_type: "monthly"')):
+    with pytest.raises(
+        errors.InvalidTextRepresentation,
+        match=re.escape('invalid input value for enum frequency_type: "monthly"'),
+    ):
         insert_job(db, frequency_type="monthly")
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            'frequency_type must be one of weekly, daily, every_n_hours, once, got "monthly"')):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape(
+            'frequency_type must be one of weekly, daily, every_n_hours, once, got "monthly"'
+        ),
+    ):
         db.execute("SELECT calculate_next_schedule('monthly', '{}', now())")
     assert job_count(db) == 0
 
 
 def test_unknown_priority_refused(db):
-    with pytest.raises(errors.InvalidTextRepresentation,
-                       match=re.escape('invalid input value for enum job_priority: "urgent"')):
+    with pytest.raises(
+        errors.InvalidTextRepresentation,
+        match=re.escape('invalid input value for enum job_priority: "urgent"'),
+    ):
         insert_job(db, priority="urgent")
     assert job_count(db) == 0
 
 
 # ----------------------------------------------------------------- other job fields
+
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
@@ -193,12 +238,17 @@ def test_check_constraints_hold_without_the_trigger(db):
 
 # ----------------------------------------------------------------- scheduler_config
 
+
 def test_scheduler_config_single_row(db):
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            "scheduler_config holds a single row (id = 1), got id 2")):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape("scheduler_config holds a single row (id = 1), got id 2"),
+    ):
         db.execute("INSERT INTO scheduler_config (id) VALUES (2)")
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            "scheduler_config holds a single row (id = 1), got id 2")):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape("scheduler_config holds a single row (id = 1), got id 2"),
+    ):
         db.execute("UPDATE scheduler_config SET id = 2")
     assert db.execute("SELECT count(*) AS n FROM scheduler_config").fetchone()["n"] == 1
 
@@ -206,15 +256,21 @@ def test_scheduler_config_single_row(db):
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [
-        ("timezone = 'Mars/Base'",
-         'scheduler_config.timezone must be a known IANA time zone, got "Mars/Base"'),
-        ("timezone = 'UTC+5'",
-         'scheduler_config.timezone must be a known IANA time zone, got "UTC+5"'),
+        (
+            "timezone = 'Mars/Base'",
+            'scheduler_config.timezone must be a known IANA time zone, got "Mars/Base"',
+        ),
+        (
+            "timezone = 'UTC+5'",
+            'scheduler_config.timezone must be a known IANA time zone, got "UTC+5"',
+        ),
         ("max_concurrent_jobs = 0", "scheduler_config.max_concurrent_jobs must be > 0, got 0"),
         ("max_retries = -1", "scheduler_config.max_retries must be >= 0, got -1"),
         ("retry_base_seconds = 0", "scheduler_config.retry_base_seconds must be > 0, got 0"),
-        ("queue_timeout_seconds = -5",
-         "scheduler_config.queue_timeout_seconds must be > 0, got -5"),
+        (
+            "queue_timeout_seconds = -5",
+            "scheduler_config.queue_timeout_seconds must be > 0, got -5",
+        ),
     ],
 )
 def test_scheduler_config_values_checked(shared_db, assignment, message):
@@ -235,12 +291,16 @@ def test_scheduler_config_defaults(db):
 
 # ----------------------------------------------------------------- users and functions
 
+
 def test_user_timezone_checked(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     assert user_id is not None
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            'users.timezone must be a known IANA time zone, got "Mars/Base"')):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape('users.timezone must be a known IANA time zone, got "Mars/Base"'),
+    ):
         db.execute("INSERT INTO users (email, timezone) VALUES ('b@example.com', 'Mars/Base')")
     db.execute("UPDATE users SET timezone = 'Europe/Berlin'")
     assert db.execute("SELECT count(*) AS n FROM users").fetchone()["n"] == 1
@@ -248,8 +308,12 @@ def test_user_timezone_checked(db):
 
 def test_start_job_bad_trigger_type(db):
     insert_job(db)
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            'trigger_type must be one of scheduled, manual, retry, dependent, got "cron"')):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape(
+            'trigger_type must be one of scheduled, manual, retry, dependent, got "cron"'
+        ),
+    ):
         db.execute("SELECT start_job('job_1', 'cron')")
     assert db.execute("SELECT status FROM scheduled_jobs").fetchone()["status"] == "pending"
     assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 0
@@ -268,7 +332,8 @@ def test_unknown_job_is_no_data_found(db):
 
 def test_rotation_bad_meal_type(db):
     user_id = db.execute(
-        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id").fetchone()["id"]
+        "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
+    ).fetchone()["id"]
     message = 'meal_type must be one of breakfast, lunch, dinner, snack, got "brunch"'
     with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
         db.execute("SELECT update_recipe_rotation(%s, 'r1', 'brunch')", (user_id,))
@@ -281,11 +346,15 @@ def test_dependency_cycle_refused(db):
     for job_id in ("a", "b", "c"):
         insert_job(db, job_id)
     db.execute("INSERT INTO job_dependencies VALUES ('a', 'b'), ('b', 'c')")
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            'job_dependencies would create a cycle: "a" already leads to "c"')):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape('job_dependencies would create a cycle: "a" already leads to "c"'),
+    ):
         db.execute("INSERT INTO job_dependencies VALUES ('c', 'a')")
-    with pytest.raises(errors.InvalidParameterValue, match=re.escape(
-            'job_dependencies: job "a" cannot depend on itself')):
+    with pytest.raises(
+        errors.InvalidParameterValue,
+        match=re.escape('job_dependencies: job "a" cannot depend on itself'),
+    ):
         db.execute("INSERT INTO job_dependencies VALUES ('a', 'a')")
     assert db.execute("SELECT count(*) AS n FROM job_dependencies").fetchone()["n"] == 2
 
@@ -293,7 +362,8 @@ def test_dependency_cycle_refused(db):
 def test_priority_orders_as_declared(db):
     row = db.execute(
         "SELECT array_agg(p ORDER BY p DESC)::text[] AS ps "
-        "FROM unnest(enum_range(NULL::job_priority)) p").fetchone()
+        "FROM unnest(enum_range(NULL::job_priority)) p"
+    ).fetchone()
     assert row["ps"] == ["critical", "high", "medium", "low"]
 
 
