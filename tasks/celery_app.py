@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery, signals
+from kombu.transport import redis as kombu_redis
 
 from tasks.db import Database
 from tasks.execution import Attempt, run
@@ -27,6 +28,41 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "meal_scheduler.run_job"
 PRIORITY_STEPS = sorted(set(BROKER_PRIORITY.values()))
+
+
+class _RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, safe to use after its connection dropped.
+
+    kombu 5.7 kills the worker with AttributeError in two places once the
+    broker connection is gone: restoring unacknowledged messages while it
+    closes the channel, and acknowledging, after the reconnect, a message
+    that arrived on the old channel. Neither needs doing here: a message
+    Redis loses is a claim Postgres re-queues (queue_timeout_seconds), an
+    unacknowledged one is redelivered after the visibility timeout, and a
+    redelivered message is refused by start_execution as a duplicate.
+    """
+
+    do_restore = False
+
+    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> Any:
+        if self.closed:
+            log.warning("ack skipped: the broker connection was lost", extra={"action": "ack_lost"})
+            return None
+        return super().basic_ack(delivery_tag, multiple=multiple)  # type: ignore[no-untyped-call]
+
+    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> Any:
+        if self.closed:
+            log.warning(
+                "reject skipped: the broker connection was lost", extra={"action": "reject_lost"}
+            )
+            return None
+        return super().basic_reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+
+
+class RedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport, minus the restore-on-close that crashes workers."""
+
+    Channel = _RedisChannel
 
 
 @dataclass
@@ -55,6 +91,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     config: dict[str, Any] = {
         "broker_url": settings.redis_url,
+        "broker_transport": f"{__name__}:RedisTransport",
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
