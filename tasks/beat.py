@@ -160,8 +160,15 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
 
     def close(self) -> None:
         self.listener.close()
-        super().close()
-        self.runtime.db.close()
+        try:
+            super().close()
+        except (RedisError, OSError):
+            log.warning(
+                "beat lock not released (redis unavailable); it expires by itself",
+                extra={"action": "lock_not_released"},
+            )
+        finally:
+            self.runtime.db.close()
 
 
 builtin_min = min
