@@ -5,11 +5,12 @@ lock only keeps a second beat quiet; correctness comes from the claim in
 Postgres (``FOR UPDATE SKIP LOCKED`` plus a dispatch id per claim), so a beat
 that lost its lock without knowing it still cannot dispatch twice.
 
-Each tick: extend the lock, run redbeat's entries, reap expired leases every
-``TASKS_REAP_SECONDS``, claim and publish due jobs, then sleep on
-LISTEN/NOTIFY until the next tick or a wake-up (a job inserted, triggered,
-re-enabled, a concurrency slot freed, the scheduler resumed). While a claim
-fills its batch the beat keeps going without sleeping.
+Each tick: extend the lock, run redbeat's entries (history pruning is one),
+reap expired leases every ``TASKS_REAP_SECONDS``, claim and publish due
+jobs, then sleep on LISTEN/NOTIFY until the next tick or a wake-up (a job
+inserted, triggered or re-enabled, the scheduler resumed, a concurrency slot
+freed while the cap held due work back). While a claim fills its batch the
+beat keeps going without sleeping.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from redis.exceptions import LockError, RedisError
 
 from tasks.celery_app import TASK_NAME, Runtime
 from tasks.errors import DatabaseUnavailable, TasksError
-from tasks.handlers import registered_types
 from tasks.ids import BROKER_PRIORITY
 from tasks.models import ClaimedJob
 from tasks.producer import Producer
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_MAX = 5.0
 PIPELINE_MAX = 1000  # Redis commands buffered before an intermediate flush
+HARD_LIMIT_GRACE = 10  # seconds between a job's soft and hard time limit
 
 
 def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
@@ -48,6 +49,15 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
     """
     with app.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE_MAX):
         for job in jobs:
+            limits = {}
+            if job.timeout_seconds is not None:
+                # The soft limit raises inside the handler (the attempt fails
+                # and is retried); the hard one replaces a process that
+                # ignores it. Both need the prefork pool.
+                limits = {
+                    "soft_time_limit": job.timeout_seconds,
+                    "time_limit": job.timeout_seconds + HARD_LIMIT_GRACE,
+                }
             app.send_task(
                 TASK_NAME,
                 args=(job.job_id, job.dispatch_id),
@@ -56,6 +66,7 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
                 queue=queue,
                 producer=producer,
                 retry=False,
+                **limits,
             )
 
 
@@ -66,12 +77,8 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
         runtime: Runtime = app.meal_runtime
         self.runtime = runtime
         self.settings = runtime.settings
-        self.producer = Producer(
-            runtime.db, self.publish, runtime.settings.claim_batch, registered_types
-        )
-        self.rescuer = Rescuer(
-            runtime.db, runtime.settings.retention_days, runtime.settings.retention_keep
-        )
+        self.producer = Producer(runtime.db, self.publish, runtime.settings.claim_batch)
+        self.rescuer = Rescuer(runtime.db)
         self.listener = runtime.db.listener("meal_scheduler_wakeup")
         self._next_reap = 0.0
         self._backoff = 0.0
@@ -135,13 +142,14 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
                     "action": "dispatched",
                     "claimed": result.claimed,
                     "published": result.published,
-                    "unknown_type": result.unknown_type,
                 },
             )
         if result.full:
             return 0.0  # more is due: keep going instead of sleeping
         try:
-            self.listener.wait(max(0.0, builtin_min(interval, tick)))
+            # Sleep until the next job falls due (not a whole tick), or a NOTIFY.
+            wait = self.producer.seconds_until_due(builtin_min(interval, tick))
+            self.listener.wait(max(0.0, wait))
         except DatabaseUnavailable:
             log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
             return self._back_off()

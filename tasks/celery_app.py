@@ -22,11 +22,14 @@ from tasks.handlers import load_handler_modules
 from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
 from tasks.leases import LeaseKeeper
 from tasks.logs import KeyValueFormatter
+from tasks.rescuer import prune_history
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "meal_scheduler.run_job"
+PRUNE_TASK_NAME = "meal_scheduler.prune_history"
+PRUNE_EVERY_SECONDS = 600
 PRIORITY_STEPS = sorted(set(BROKER_PRIORITY.values()))
 
 
@@ -107,6 +110,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "beat_scheduler": "tasks.beat:MealScheduler",
+        # redbeat's own entries do the periodic maintenance.
+        "beat_schedule": {
+            "prune-execution-history": {
+                "task": PRUNE_TASK_NAME,
+                "schedule": float(PRUNE_EVERY_SECONDS),
+                "options": {"priority": BROKER_PRIORITY["low"], "expires": PRUNE_EVERY_SECONDS},
+            }
+        },
         # A standby beat polls for the lock this often.
         "beat_max_loop_interval": min(5, settings.beat_lock_seconds),
         "redbeat_redis_url": settings.redis_url,
@@ -131,6 +142,13 @@ def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
     return run(runtime.db, runtime.leases, attempt)
 
 
+def prune_history_task(self: Any) -> int:
+    """Retention: TASKS_RETENTION_DAYS / TASKS_RETENTION_KEEP (see tasks.rescuer)."""
+    runtime: Runtime = self.app.meal_runtime
+    settings = runtime.settings
+    return prune_history(runtime.db, settings.retention_days, settings.retention_keep)
+
+
 def create_app(settings: Settings, load_handlers: bool = True) -> Celery:
     if load_handlers:
         load_handler_modules(settings.handler_modules)
@@ -139,6 +157,7 @@ def create_app(settings: Settings, load_handlers: bool = True) -> Celery:
     app.meal_runtime = Runtime.build(settings)
 
     app.task(name=TASK_NAME, bind=True, ignore_result=True)(run_job)
+    app.task(name=PRUNE_TASK_NAME, bind=True, ignore_result=True)(prune_history_task)
     return app
 
 

@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 from tasks import store
 from tasks.db import Database
 from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
-from tasks.handlers import JobContext, get_handler
+from tasks.handlers import JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
 
@@ -46,6 +46,18 @@ class Attempt:
 def describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def missing_handler_reason(job_type: str) -> str:
+    reason = f"no handler registered for job_type {job_type!r}"
+    failures = import_failures()
+    if failures:
+        return (
+            reason
+            + "; handler modules that failed to import: "
+            + "; ".join(f"{module}: {error}" for module, error in sorted(failures.items()))
+        )
+    return reason + " (check TASKS_HANDLER_MODULES)"
 
 
 def _record(action: str, call: Callable[[], T], retry_for: float) -> T:
@@ -95,9 +107,7 @@ def run(
         output_json: str | None = None
         handler = get_handler(started.job_type)
         if handler is None:
-            error = describe(
-                HandlerError(f"no handler registered for job_type {started.job_type!r}")
-            )
+            error = describe(HandlerError(missing_handler_reason(started.job_type)))
         else:
             ctx = JobContext(
                 job_id=started.job_id,

@@ -61,9 +61,11 @@ class LeaseKeeper:
         if not ids:
             return []
         lost = store.renew_leases(self.db, ids, self.lease_seconds)
+        with self._lock:
+            # An execution released while the renewal ran finished normally.
+            lost = [i for i in lost if i in self._held]
+            self._lost.update(lost)
         if lost:
-            with self._lock:
-                self._lost.update(lost)
             log.warning("leases lost", extra={"action": "lease_lost", "execution_ids": lost})
         return lost
 

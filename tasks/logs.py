@@ -30,6 +30,8 @@ def safe_url(url: str) -> str:
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
+        if not record.name.startswith("tasks"):
+            return base  # other libraries' extras are theirs to print
         pairs = []
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):

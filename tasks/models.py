@@ -20,6 +20,7 @@ class ClaimedJob:
     dispatch_id: DispatchId
     trigger_type: TriggerType
     scheduled_for: datetime
+    timeout_seconds: int | None = None
 
     @property
     def task_id(self) -> str:

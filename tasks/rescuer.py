@@ -4,12 +4,15 @@ Trade-off: a lost worker is only noticed when its lease runs out, so a job
 whose worker died waits up to ``TASKS_LEASE_SECONDS`` before its retry.
 Shorter leases find losses sooner but cost more renewals; renewals are one
 statement per worker process whatever it runs, so the default is 30 s.
+
+Reaping runs in the beat's tick (cheap: two index scans bounded by a
+limit). Pruning can walk a lot of history, so it runs as a periodic Celery
+task on a worker (a redbeat entry), one bounded step per transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,56 +26,45 @@ log = logging.getLogger(__name__)
 class RescuerResult:
     abandoned: int = 0
     requeued: int = 0
-    pruned: int = 0
 
 
 class Rescuer:
-    def __init__(
-        self,
-        db: Database,
-        retention_days: int,
-        retention_keep: int,
-        prune_every: float = 600.0,
-        prune_batch: int = 1000,
-    ) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.retention_days = retention_days
-        self.retention_keep = retention_keep
-        self.prune_every = prune_every
-        self.prune_batch = prune_batch
-        self._next_prune = 0.0
 
-    def run_once(self, now: datetime | None = None, prune: bool | None = None) -> RescuerResult:
+    def run_once(self, now: datetime | None = None) -> RescuerResult:
         reaped = store.reap_expired(self.db, now=now)
         abandoned = [r for r in reaped if r.kind == "abandoned"]
         requeued = [r for r in reaped if r.kind == "requeued"]
         for r in abandoned:
             log.warning(
-                "attempt abandoned: lease expired",
+                "attempt abandoned: lease or deadline ran out",
                 extra={"action": "abandoned", "job_id": r.job_id, "execution_id": r.execution_id},
             )
         for r in requeued:
             log.warning(
-                "queued job never started; handed back",
+                "queued job not started in time; handed back",
                 extra={"action": "requeued", "job_id": r.job_id},
             )
-        pruned = 0
-        due = time.monotonic() >= self._next_prune if prune is None else prune
-        if due:
-            self._next_prune = time.monotonic() + self.prune_every
-            pruned = self.prune(now)
-        return RescuerResult(len(abandoned), len(requeued), pruned)
+        return RescuerResult(len(abandoned), len(requeued))
 
-    def prune(self, now: datetime | None = None, max_batches: int = 100) -> int:
-        """Delete history past the retention policy, one short batch at a time."""
-        total = 0
-        for _ in range(max_batches):
-            deleted = store.prune_executions(
-                self.db, self.retention_days, self.retention_keep, self.prune_batch, now=now
-            )
-            total += deleted
-            if deleted < self.prune_batch:
-                break
-        if total:
-            log.info("pruned execution history", extra={"action": "pruned", "count": total})
-        return total
+
+def prune_history(
+    db: Database,
+    older_than_days: int,
+    keep_per_job: int,
+    batch: int = 1000,
+    now: datetime | None = None,
+) -> int:
+    """Delete history past the retention policy; one short transaction per step."""
+    total = 0
+    deleted, cursor = store.prune_executions(db, older_than_days, keep_per_job, batch, now=now)
+    total += deleted
+    while cursor is not None:
+        deleted, cursor = store.prune_executions(
+            db, older_than_days, keep_per_job, batch, after=cursor, now=now
+        )
+        total += deleted
+    if total:
+        log.info("pruned execution history", extra={"action": "pruned", "count": total})
+    return total

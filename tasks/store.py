@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tasks.db import Database
@@ -23,6 +23,7 @@ def claim_due_jobs(db: Database, limit: int, now: datetime | None = None) -> lis
             dispatch_id=DispatchId(r["dispatch_id"]),
             trigger_type=r["trigger_type"],
             scheduled_for=r["scheduled_for"],
+            timeout_seconds=r["timeout_seconds"],
         )
         for r in rows
     ]
@@ -115,17 +116,32 @@ def reap_expired(db: Database, limit: int = 500, now: datetime | None = None) ->
 
 
 def prune_executions(
-    db: Database, older_than_days: int, keep_per_job: int, batch: int, now: datetime | None = None
-) -> int:
+    db: Database,
+    older_than_days: int,
+    keep_per_job: int,
+    batch: int,
+    after: tuple[datetime, int] | None = None,
+    now: datetime | None = None,
+) -> tuple[int, tuple[datetime, int] | None]:
+    """One bounded pruning step: (rows deleted, cursor to continue from or None)."""
+    after_at, after_id = after if after is not None else (None, 0)
     row = db.one(
         "prune_executions",
         older_than_days=older_than_days,
         keep_per_job=keep_per_job,
         batch=batch,
+        after_at=after_at or datetime.min.replace(tzinfo=UTC),
+        after_id=after_id,
         now=now,
     )
-    return int(row["deleted"]) if row else 0
+    if row is None:
+        return 0, None
+    cursor = None if row["next_id"] is None else (row["next_at"], int(row["next_id"]))
+    return int(row["deleted"]), cursor
 
 
-def quarantine_job(db: Database, job_id: JobId, reason: str) -> None:
-    db.exec("quarantine_job", job_id=job_id, reason=reason)
+def next_due_at(db: Database) -> tuple[datetime | None, datetime]:
+    """(earliest pending job's scheduled_for or None, the database's now)."""
+    row = db.one("next_due_at")
+    assert row is not None
+    return row["next_due_at"], row["db_now"]

@@ -208,7 +208,7 @@ ALTER FUNCTION renew_leases_v1(bigint[], integer, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
 ALTER FUNCTION reap_expired_v1(timestamptz, integer)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
-ALTER FUNCTION prune_executions_v1(interval, integer, integer, timestamptz)
+ALTER FUNCTION prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
 ALTER FUNCTION trigger_job_v1(text, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
@@ -229,12 +229,12 @@ ALTER FUNCTION update_recipe_rotation(bigint, text, text, date)
 ALTER FUNCTION get_recipes_on_cooldown(bigint, text, integer)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
 
--- 3c. quarantine_job_v1: the beat parks a job it cannot run (no handler for
--- its job_type), with the reason, until an operator fixes it and runs
--- `jobs enable`. A function (the `quarantine_job` query in
--- tasks/sql/queries.sql calls it) because a plain UPDATE would need rights
--- on scheduled_jobs the runtime does not get. A queued or running
--- job is left alone (its worker still reports). True when the job was parked.
+-- 3c. quarantine_job_v1: park a job that cannot run, with the reason, until
+-- an operator fixes it and runs `jobs enable` (the bridge quarantines bad
+-- configurations itself inside complete/fail; this is the same step for
+-- operators and tools that hold only the runtime role, which may not UPDATE
+-- scheduled_jobs directly). A queued or running job is left alone (its
+-- worker still reports). True when the job was parked.
 CREATE FUNCTION quarantine_job_v1(p_job_id text, p_reason text)
 RETURNS boolean
 LANGUAGE sql
@@ -260,7 +260,7 @@ REVOKE EXECUTE ON FUNCTION
     fail_execution_v1(bigint, text, boolean, timestamptz),
     renew_leases_v1(bigint[], integer, timestamptz),
     reap_expired_v1(timestamptz, integer),
-    prune_executions_v1(interval, integer, integer, timestamptz),
+    prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz),
     trigger_job_v1(text, timestamptz),
     quarantine_job_v1(text, text),
     get_next_pending_job(),
@@ -279,7 +279,7 @@ GRANT EXECUTE ON FUNCTION
     fail_execution_v1(bigint, text, boolean, timestamptz),
     renew_leases_v1(bigint[], integer, timestamptz),
     reap_expired_v1(timestamptz, integer),
-    prune_executions_v1(interval, integer, integer, timestamptz),
+    prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz),
     trigger_job_v1(text, timestamptz),
     quarantine_job_v1(text, text),
     get_next_pending_job(),
@@ -391,7 +391,7 @@ DECLARE
         'fail_execution_v1(bigint, text, boolean, timestamptz)',
         'renew_leases_v1(bigint[], integer, timestamptz)',
         'reap_expired_v1(timestamptz, integer)',
-        'prune_executions_v1(interval, integer, integer, timestamptz)',
+        'prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz)',
         'trigger_job_v1(text, timestamptz)',
         'quarantine_job_v1(text, text)',
         'get_next_pending_job()',

@@ -45,7 +45,7 @@ ALTER FUNCTION renew_leases_v1(bigint[], integer, timestamptz)
     SECURITY INVOKER SET search_path = pg_catalog, public;
 ALTER FUNCTION reap_expired_v1(timestamptz, integer)
     SECURITY INVOKER SET search_path = pg_catalog, public;
-ALTER FUNCTION prune_executions_v1(interval, integer, integer, timestamptz)
+ALTER FUNCTION prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz)
     SECURITY INVOKER SET search_path = pg_catalog, public;
 ALTER FUNCTION trigger_job_v1(text, timestamptz)
     SECURITY INVOKER SET search_path = pg_catalog, public;
@@ -70,7 +70,7 @@ GRANT EXECUTE ON FUNCTION
     fail_execution_v1(bigint, text, boolean, timestamptz),
     renew_leases_v1(bigint[], integer, timestamptz),
     reap_expired_v1(timestamptz, integer),
-    prune_executions_v1(interval, integer, integer, timestamptz),
+    prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz),
     trigger_job_v1(text, timestamptz),
     get_next_pending_job(),
     start_job(text, text),
@@ -98,7 +98,7 @@ BEGIN
             fail_execution_v1(bigint, text, boolean, timestamptz),
             renew_leases_v1(bigint[], integer, timestamptz),
             reap_expired_v1(timestamptz, integer),
-            prune_executions_v1(interval, integer, integer, timestamptz),
+            prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz),
             trigger_job_v1(text, timestamptz),
             get_next_pending_job(),
             start_job(text, text),

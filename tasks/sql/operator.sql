@@ -108,8 +108,27 @@ RETURNING j.*, j.frequency_type::text AS frequency_type, j.priority::text AS pri
 SELECT trigger_job_v1(%(job_id)s::text, coalesce(%(now)s::timestamptz, now()));
 
 -- name: set_job_enabled :one
+-- Enabling a recurring job that ended failed (quarantined, or its type had
+-- no handler) puts it back on its schedule: pending at its next regular
+-- occurrence. If its config is still invalid, calculate_next_schedule
+-- refuses, naming the field, and nothing changes. A failed `once` job stays
+-- failed: `jobs trigger` runs it again.
 UPDATE scheduled_jobs AS j
-SET enabled = %(enabled)s::boolean
+SET enabled = %(enabled)s::boolean,
+    status = CASE WHEN %(enabled)s::boolean AND j.status = 'failed'
+                       AND j.frequency_type <> 'once'
+                  THEN 'pending'::job_status ELSE j.status END,
+    error_count = CASE WHEN %(enabled)s::boolean AND j.status = 'failed'
+                            AND j.frequency_type <> 'once'
+                       THEN 0 ELSE j.error_count END,
+    next_trigger = CASE WHEN %(enabled)s::boolean AND j.status = 'failed'
+                             AND j.frequency_type <> 'once'
+                        THEN 'scheduled'::trigger_type ELSE j.next_trigger END,
+    scheduled_for = CASE WHEN %(enabled)s::boolean AND j.status = 'failed'
+                              AND j.frequency_type <> 'once'
+                         THEN calculate_next_schedule(j.frequency_type::text,
+                                                      j.frequency_config, now())
+                         ELSE j.scheduled_for END
 WHERE j.id = %(job_id)s::text
 RETURNING j.*, j.frequency_type::text AS frequency_type, j.priority::text AS priority,
           j.status::text AS status, j.next_trigger::text AS next_trigger;

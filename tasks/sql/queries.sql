@@ -39,7 +39,7 @@ SELECT set_config('meal_scheduler.rollback_backup', 'on', true);
 -- Rows held by another claimer are skipped, not waited on; the function
 -- caps the batch at max_concurrent_jobs minus what is queued or running.
 SELECT job_id, job_type, priority::text AS priority, dispatch_id,
-       trigger_type::text AS trigger_type, scheduled_for
+       trigger_type::text AS trigger_type, scheduled_for, timeout_seconds
 FROM claim_due_jobs_v1(%(limit)s, coalesce(%(now)s, now()));
 
 -- name: release_claims :one
@@ -53,10 +53,12 @@ LISTEN meal_scheduler_wakeup;
 SELECT kind, job_id, execution_id FROM reap_expired_v1(coalesce(%(now)s, now()), %(limit)s);
 
 -- name: prune_executions :one
-SELECT prune_executions_v1(
+-- One bounded step; the caller continues from (next_at, next_id) until NULL.
+SELECT deleted, next_at, next_id
+FROM prune_executions_v1(
     make_interval(days => %(older_than_days)s), %(keep_per_job)s, %(batch)s,
-    coalesce(%(now)s, now())
-) AS deleted;
+    %(after_at)s::timestamptz, %(after_id)s::bigint, coalesce(%(now)s, now())
+);
 
 -- ---------------------------------------------------------------- execution
 
@@ -80,10 +82,6 @@ SELECT fail_execution_v1(%(execution_id)s, %(error)s, %(final)s, coalesce(%(now)
 SELECT lost FROM renew_leases_v1(%(execution_ids)s::bigint[], %(lease_seconds)s,
                                  coalesce(%(now)s, now())) AS lost;
 
--- name: quarantine_job :exec
--- A job that can no longer be handled stops being dispatched, with its reason;
--- an operator fixes it and runs `jobs enable`.
-SELECT quarantine_job_v1(%(job_id)s, %(reason)s);
 
 -- name: scheduler_present :one
 SELECT to_regclass('scheduler_config') IS NOT NULL AS present;
@@ -95,3 +93,18 @@ UPDATE scheduler_config SET enabled = false;
 
 -- name: count_active_jobs :one
 SELECT count(*) AS active FROM scheduled_jobs WHERE status IN ('queued', 'running');
+
+-- name: next_due_at :one
+-- When the beat must look again: the earliest pending, enabled job. One
+-- probe per priority on idx_scheduled_jobs_due (a min over all of them in
+-- one scan would walk the future rows of every priority).
+SELECT least(
+    (SELECT min(s.scheduled_for) FROM scheduled_jobs s
+     WHERE s.status = 'pending' AND s.enabled AND s.priority = 'critical'),
+    (SELECT min(s.scheduled_for) FROM scheduled_jobs s
+     WHERE s.status = 'pending' AND s.enabled AND s.priority = 'high'),
+    (SELECT min(s.scheduled_for) FROM scheduled_jobs s
+     WHERE s.status = 'pending' AND s.enabled AND s.priority = 'medium'),
+    (SELECT min(s.scheduled_for) FROM scheduled_jobs s
+     WHERE s.status = 'pending' AND s.enabled AND s.priority = 'low')
+) AS next_due_at, now() AS db_now;

@@ -136,9 +136,7 @@ def test_redis_outage_then_every_job_runs_once(
     stack.worker(concurrency=2)
     stack.beat()
     # Redis goes away while a job runs, so its acknowledgement fails too.
-    insert_job(
-        db, "before", job_type="test.sleep", params={"seconds": 1.5, "mark_file": str(mark)}
-    )
+    insert_job(db, "before", job_type="test.sleep", params={"seconds": 1.5, "mark_file": str(mark)})
     wait_until(lambda: mark.exists() and mark.read_text())
     own_redis.stop()
     for i in range(100):
@@ -233,3 +231,24 @@ def test_postgres_outage_handler_result_recorded_on_return(
     beat_log = (tmp_path / "beat.log").read_text()
     assert "error connecting" in beat_log or "postgres unavailable" in beat_log
     assert len(mark.read_text().splitlines()) == 1
+
+
+def test_a_handler_past_its_timeout_is_stopped_and_retried(
+    stack: Stack, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    db.execute(
+        "UPDATE scheduler_config"
+        " SET retry_base_seconds = 1, max_concurrent_jobs = 1, max_retries = 1"
+    )
+    mark = tmp_path / "marks"
+    insert_job(db, "slow", job_type="test.sleep", params={"seconds": 30, "mark_file": str(mark)})
+    db.execute("UPDATE scheduled_jobs SET timeout_seconds = 1 WHERE id = 'slow'")
+    stack.worker(concurrency=2)
+    stack.beat()
+    wait_until(lambda: job(db, "slow")["status"] == "failed", timeout=40)
+    runs = executions(db, "slow")
+    assert [r["status"] for r in runs] == ["failed", "failed"]
+    assert all(r["error_message"].startswith("SoftTimeLimitExceeded") for r in runs)
+    assert all(r["duration_ms"] < 5000 for r in runs)  # stopped, not left running
+    # The retry started only after the first attempt had ended.
+    assert runs[1]["started_at"] >= runs[0]["completed_at"]

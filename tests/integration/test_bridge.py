@@ -14,7 +14,6 @@ from celery.contrib.testing.worker import start_worker
 from tasks.beat import publish_jobs
 from tasks.celery_app import create_app
 from tasks.db import Database
-from tasks.handlers import registered_types
 from tasks.models import ClaimedJob
 from tasks.producer import Producer
 from tasks.settings import Settings
@@ -45,7 +44,7 @@ def worker(app: Celery) -> Iterator[Any]:
 
 def producer_for(app: Celery, database: Database) -> Producer:
     queue = app.meal_runtime.settings.queue
-    return Producer(database, lambda jobs: publish_jobs(app, queue, jobs), 100, registered_types)
+    return Producer(database, lambda jobs: publish_jobs(app, queue, jobs), 100)
 
 
 def test_a_once_job_completes_with_its_execution_row(
@@ -76,7 +75,7 @@ def test_a_duplicated_message_runs_the_handler_once(
         publish_jobs(app, queue, jobs)
         publish_jobs(app, queue, jobs)
 
-    Producer(database, publish_twice, 10, registered_types).run_once()
+    Producer(database, publish_twice, 10).run_once()
     assert len(sent) == 1
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False):
         wait_until(lambda: job(db, "dup-1")["status"] == "completed")
@@ -102,23 +101,23 @@ def test_a_failed_publish_hands_the_claim_back(
         raise ConnectionError("redis is down")
 
     with pytest.raises(ConnectionError):
-        Producer(database, broken, 10, lambda: frozenset({"test.noop"})).run_once()
+        Producer(database, broken, 10).run_once()
     row = job(db, "lost-1")
     assert row["status"] == "pending"
     assert row["dispatch_id"] is None
     assert executions(db, "lost-1") == []
 
 
-def test_an_unknown_job_type_fails_at_once(database: Database, db: psycopg.Connection[Any]) -> None:
+def test_an_unknown_job_type_fails_with_a_clear_error(
+    app: Celery, worker: Any, database: Database, db: psycopg.Connection[Any]
+) -> None:
     insert_job(db, "unknown-1", job_type="no.such.type")
-    published: list[Any] = []
-    result = Producer(database, published.extend, 10, frozenset).run_once()
-    assert result.unknown_type == 1
-    assert published == []
+    producer_for(app, database).run_once()
+    wait_until(lambda: [e for e in executions(db, "unknown-1") if e["status"] == "failed"])
     [run] = executions(db, "unknown-1")
-    assert run["status"] == "failed"
     assert "no handler registered for job_type 'no.such.type'" in run["error_message"]
-    assert job(db, "unknown-1")["status"] == "failed"
+    # The retry policy applies: a retry may land on a worker that has it.
+    assert job(db, "unknown-1")["next_trigger"] == "retry"
 
 
 def test_a_handler_error_is_recorded_and_retried_by_postgres(
@@ -153,6 +152,27 @@ def test_critical_is_claimed_before_a_backlog_of_low(
         insert_job(db, f"low-{i}", priority="low", due="now() - interval '1 hour'")
     insert_job(db, "crit-1", priority="critical")
     published: list[ClaimedJob] = []
-    Producer(database, published.extend, 100, lambda: frozenset({"test.noop"})).run_once()
+    Producer(database, published.extend, 100).run_once()
     assert [j.job_id for j in published][:1] == ["crit-1"]
     assert len(published) == 3  # never more than max_concurrent_jobs active
+
+
+def test_prune_history_walks_every_batch(database: Database, db: psycopg.Connection[Any]) -> None:
+    from tasks.rescuer import prune_history
+
+    insert_job(db, "old", due="now() + interval '1 day'")
+    db.execute(
+        "INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, started_at,"
+        " completed_at) SELECT 'old', 'completed', 'scheduled', 1,"
+        " now() - interval '100 days' - g * interval '1 minute',"
+        " now() - interval '100 days' - g * interval '1 minute' + interval '1 second'"
+        " FROM generate_series(1, 2500) g"
+    )
+    assert prune_history(database, older_than_days=90, keep_per_job=10, batch=1000) == 2490
+    assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 10
+
+
+def test_retention_runs_as_a_redbeat_entry(app: Celery) -> None:
+    entry = app.conf.beat_schedule["prune-execution-history"]
+    assert entry["task"] == "meal_scheduler.prune_history"
+    assert "meal_scheduler.prune_history" in app.tasks

@@ -254,17 +254,30 @@ def test_start_execution_is_a_no_op_for_duplicates_and_stale_messages(db):
     assert execution(db, first["execution_id"])["deadline_at"] is None  # no timeout set
 
 
-def test_start_execution_after_requeue_rejects_old_token(db):
+def test_requeue_keeps_the_dispatch_id(db):
+    # A message still waiting in a long backlog must stay valid: re-queued
+    # jobs are re-published under the same id, and only one copy starts.
     insert_job(db, "j")
     old = claim(db)[0]["dispatch_id"]
     reaped = db.execute(
         "SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=301),)
     ).fetchall()
     assert [(r["kind"], r["job_id"]) for r in reaped] == [("requeued", "j")]
-    new = claim(db, 10, T0 + timedelta(seconds=302))[0]["dispatch_id"]
-    assert new > old
-    assert start_exec(db, "j", old) is None
-    assert start_exec(db, "j", new) is not None
+    assert (job(db, "j")["status"], job(db, "j")["dispatch_id"]) == ("pending", old)
+    assert start_exec(db, "j", old) is None  # pending: not startable until re-claimed
+    again = claim(db, 10, T0 + timedelta(seconds=302))[0]["dispatch_id"]
+    assert again == old
+    assert start_exec(db, "j", old) is not None
+    assert start_exec(db, "j", old) is None  # the second copy is a duplicate
+
+
+def test_a_stale_token_is_refused_after_completion(db):
+    insert_job(db, "j", frequency_type="daily", frequency_config={"hour": 3, "minute": 0})
+    first = claim(db)[0]["dispatch_id"]
+    exec_id = start_exec(db, "j", first)["execution_id"]
+    db.execute("SELECT complete_execution_v1(%s, NULL, %s)", (exec_id, T0))
+    assert job(db, "j")["dispatch_id"] is None
+    assert start_exec(db, "j", first) is None
 
 
 # ----------------------------------------------------------------- leases and reaping
@@ -320,9 +333,12 @@ def test_reap_abandons_expired_lease_and_retries(db):
 
 
 def test_reap_times_out_past_deadline(db):
+    # The worker enforces the timeout; the reaper steps in 30 s after it.
     insert_job(db, "j", timeout_seconds=30)
     exec_id = claim_and_start(db, "j", T0, lease=600)["execution_id"]
-    rows = db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=31),)).fetchall()
+    early = db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=59),))
+    assert early.fetchall() == []
+    rows = db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=61),)).fetchall()
     assert [r["kind"] for r in rows] == ["abandoned"]
     assert execution(db, exec_id)["error_message"] == "timed out after 30 s"
 
@@ -330,7 +346,7 @@ def test_reap_times_out_past_deadline(db):
 def test_reap_respects_queue_timeout(db):
     db.execute("UPDATE scheduler_config SET queue_timeout_seconds = 60")
     insert_job(db, "j")
-    claim(db)
+    token = claim(db)[0]["dispatch_id"]
     assert (
         db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=59),)).fetchall()
         == []
@@ -341,7 +357,7 @@ def test_reap_respects_queue_timeout(db):
     j = job(db, "j")
     assert (j["status"], j["dispatch_id"], j["queued_at"], j["scheduled_for"]) == (
         "pending",
-        None,
+        token,
         None,
         T0,
     )
@@ -451,30 +467,38 @@ def test_prune_keeps_recent_running_and_newest_per_job(db):
         (T0 - timedelta(days=40),),
     )
 
-    def prune(older_days, keep, batch=1000):
-        return db.execute(
-            "SELECT prune_executions_v1(%s, %s, %s, %s) AS n",
-            (timedelta(days=older_days), keep, batch, T0),
-        ).fetchone()["n"]
+    start = (datetime.min.replace(tzinfo=UTC), 0)
+
+    def prune(older_days, keep, batch=1000, after=start):
+        row = db.execute(
+            "SELECT * FROM prune_executions_v1(%s, %s, %s, %s, %s, %s)",
+            (timedelta(days=older_days), keep, batch, after[0], after[1], T0),
+        ).fetchone()
+        cursor = None if row["next_id"] is None else (row["next_at"], row["next_id"])
+        return row["deleted"], cursor
 
     # keep 3 per job, older than 3 days: a's newest three are days 1-3, so
     # days 4-10 go (7 rows). b's newest three are day 20, day 21 and the
-    # running one (day 40): nothing of b goes.
-    assert prune(3, 3, batch=4) == 4  # batch limit
-    assert prune(3, 3) == 3
-    assert prune(3, 3) == 0
+    # running one (day 40): nothing of b goes. Oldest first: b's running
+    # (day 40), b's two (days 21, 20), then a's days 10..4.
+    deleted, cursor = prune(3, 3, batch=4)  # examines 4 rows: 3 of b, a's day 10
+    assert (deleted, cursor is not None) == (1, True)
+    deleted, cursor = prune(3, 3, after=cursor)
+    assert (deleted, cursor is not None) == (6, True)
+    assert prune(3, 3, after=cursor) == (0, None)
+    assert prune(3, 3)[0] == 0
     left = db.execute("""SELECT job_id, count(*) AS n FROM job_executions
                          GROUP BY job_id ORDER BY job_id""").fetchall()
     assert [(r["job_id"], r["n"]) for r in left] == [("a", 3), ("b", 3)]
     # keep 1 per job: a's remaining rows are not older than 3 days; b's newest
     # is day 20, so its day-21 failure goes.
-    assert prune(3, 1) == 1
+    assert prune(3, 1)[0] == 1
     statuses = sorted(
         r["status"]
         for r in db.execute("SELECT status::text FROM job_executions WHERE job_id = 'b'").fetchall()
     )
     assert statuses == ["failed", "running"]  # the running one is never pruned
-    assert prune(0, 0) == 4  # everything finished goes
+    assert prune(0, 0)[0] == 4  # everything finished goes
     assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 1
 
 
@@ -515,7 +539,16 @@ def test_wakeup_on_due_insert_trigger_freed_slot_and_resume(db, db_url):
         started = start_exec(db, "bulk1", dispatch, datetime.now(UTC))
         assert drain(listener, db) == 0
         db.execute("SELECT complete_execution_v1(%s, NULL)", (started["execution_id"],))
-        assert drain(listener, db) == 1  # a slot was freed
+        assert drain(listener, db) == 0  # a freed slot: nobody was waiting for one
+        db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 50")
+        assert drain(listener, db) == 1
+        insert_job(db, "waiting", scheduled_for=datetime.now(UTC) - timedelta(minutes=1))
+        assert drain(listener, db) == 1
+        assert db.execute("SELECT * FROM claim_due_jobs_v1(100)").fetchall() == []  # capped
+        dispatch = job(db, "bulk2")["dispatch_id"]
+        started = start_exec(db, "bulk2", dispatch, datetime.now(UTC))
+        db.execute("SELECT complete_execution_v1(%s, NULL)", (started["execution_id"],))
+        assert drain(listener, db) == 1  # a slot was freed while work waited for one
         db.execute("UPDATE scheduler_config SET enabled = false")
         db.execute("UPDATE scheduler_config SET enabled = true")
         assert drain(listener, db) == 2

@@ -449,3 +449,17 @@ def test_update_scheduler_config(database: Database, db: Conn) -> None:
     with pytest.raises(ConfigError, match="nothing to change"):
         op.update_scheduler_config(database, op.ConfigChanges())
     assert snapshot(db) == before_all
+
+
+def test_enabling_a_quarantined_recurring_job_puts_it_back_on_schedule(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    db.execute(
+        "INSERT INTO scheduled_jobs (id, job_type, frequency_type, frequency_config)"
+        " VALUES ('q', 'x', 'daily', '{\"hour\": 6, \"minute\": 0}')"
+    )
+    db.execute("SELECT quarantine_job_v1('q', 'no handler')")
+    job = op.set_job_enabled(database, "q", True)
+    assert (job.status, job.enabled) == ("pending", True)
+    row = db.execute("SELECT scheduled_for > now() AS future FROM scheduled_jobs WHERE id = 'q'")
+    assert row.fetchone()["future"] is True

@@ -18,7 +18,7 @@ import inspect
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -59,10 +59,7 @@ MIGRATION_QUERIES = frozenset(
 # replaces them (a SECURITY DEFINER function from 004). While queries.sql
 # still has the old text the runtime is refused on it, and the replacement
 # must work instead; once queries.sql has switched, the entry can go.
-NEEDS_CHANGE = {
-    "quarantine_job": "SELECT quarantine_job_v1(%(job_id)s, %(reason)s)",
-}
-PARKED = "roles-parked"  # the job NEEDS_CHANGE's statements act on
+PARKED = "roles-parked"  # the job quarantine_job_v1 parks
 # operator.sql, classified.
 OPERATOR_READS = frozenset(
     {
@@ -120,6 +117,8 @@ PARAMS: dict[str, Any] = {
     "older_than_days": 30,
     "keep_per_job": 5,
     "batch": 100,
+    "after_at": datetime(2020, 1, 1, tzinfo=UTC),
+    "after_id": 0,
     "job_id": JOB,
     "dispatch_id": -1,
     "worker": "test-worker",
@@ -316,6 +315,7 @@ def test_a_worker_runs_a_job_through_claim_start_complete(
 ) -> None:
     q = sql_file("queries.sql")
     url = login_as(RUNTIME)
+    db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 1")
     with connect(url) as listener, connect(url) as worker:
         run(listener, q["listen_wakeup"])
         insert_job(db, JOB)  # as the superuser, like an operator
@@ -332,7 +332,8 @@ def test_a_worker_runs_a_job_through_claim_start_complete(
             worker, q["complete_execution"], execution_id=execution_id, output='{"ok": true}'
         )
         assert done["recorded"] is True
-        # running -> completed frees a slot: that wakes the beat as well.
+        # running -> completed frees the only slot while the cap held the
+        # claim back: that wakes the beat as well.
         assert list(listener.notifies(timeout=5, stop_after=1))
 
         # The runtime reads the outcome with plain SELECTs.
@@ -355,12 +356,8 @@ def test_the_runtime_can_run_every_query_of_beat_and_workers(
     insert_job(db, PARKED, due="now() + interval '1 day'")
     with connect(login_as(RUNTIME)) as worker:
         for name in sorted(q.keys() - MIGRATION_QUERIES):
-            if name not in NEEDS_CHANGE:
-                run(worker, q[name])  # raises on any missing right
-            elif is_refused(worker, q[name], job_id=PARKED):
-                run_text(worker, NEEDS_CHANGE[name], job_id=PARKED)
-            else:  # queries.sql has switched: NEEDS_CHANGE[name] can go
-                run(worker, q[name], job_id=PARKED)
+            run(worker, q[name])  # raises on any missing right
+        run_text(worker, "SELECT quarantine_job_v1(%(job_id)s, %(reason)s)", job_id=PARKED)
     assert db.execute(
         "SELECT status::text AS status, enabled, last_error FROM scheduled_jobs WHERE id = %s",
         (PARKED,),

@@ -111,7 +111,7 @@ BEGIN
     END IF;
 END;
 $$;
-CREATE FUNCTION public.claim_due_jobs_v1(p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, trigger_type public.trigger_type, scheduled_for timestamp with time zone)
+CREATE FUNCTION public.claim_due_jobs_v1(p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
@@ -123,6 +123,7 @@ DECLARE
     v_remaining integer;
     v_got       integer;
     v_priority  job_priority;
+    v_capped    boolean;
 BEGIN
     IF p_limit IS NULL OR p_limit <= 0 THEN
         RETURN;
@@ -137,9 +138,13 @@ BEGIN
     PERFORM pg_advisory_xact_lock(7269381244500191002);
     -- Counted after taking the lock: in READ COMMITTED this statement's
     -- snapshot sees everything the previous lock holder committed.
+    -- Counting stops at the cap: past it the answer is "no slot" anyway.
     SELECT count(*) INTO v_active
-    FROM scheduled_jobs s WHERE s.status IN ('queued', 'running');
+    FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
+          LIMIT coalesce(v_max, 5)) AS active;
     v_remaining := least(p_limit, coalesce(v_max, 5) - v_active);
+    -- The cap, not the batch size, limits this claim.
+    v_capped := coalesce(v_max, 5) - v_active < p_limit;
     FOREACH v_priority IN ARRAY ARRAY['critical', 'high', 'medium', 'low']::job_priority[] LOOP
         EXIT WHEN v_remaining <= 0;
         RETURN QUERY
@@ -155,18 +160,23 @@ BEGIN
             ), claimed AS (
                 UPDATE scheduled_jobs s
                 SET status = 'queued', queued_at = p_now,
-                    dispatch_id = nextval('job_dispatch_seq')
+                    dispatch_id = coalesce(s.dispatch_id, nextval('job_dispatch_seq'))
                 FROM picked
                 WHERE s.id = picked.id
                 RETURNING s.id, s.job_type, s.priority, s.dispatch_id, s.next_trigger,
-                          s.scheduled_for
+                          s.scheduled_for, s.timeout_seconds
             )
-            SELECT c.id, c.job_type, c.priority, c.dispatch_id, c.next_trigger, c.scheduled_for
+            SELECT c.id, c.job_type, c.priority, c.dispatch_id, c.next_trigger, c.scheduled_for,
+                   c.timeout_seconds
             FROM claimed c
             ORDER BY c.scheduled_for, c.id;
         GET DIAGNOSTICS v_got = ROW_COUNT;
         v_remaining := v_remaining - v_got;
     END LOOP;
+    -- Capped only if every free slot was filled (more may be due).
+    v_capped := v_capped AND v_remaining <= 0;
+    UPDATE scheduler_state st SET dispatch_capped = v_capped
+    WHERE st.id = 1 AND st.dispatch_capped IS DISTINCT FROM v_capped;
 END;
 $$;
 CREATE FUNCTION public.complete_execution_v1(p_execution_id bigint, p_output jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
@@ -600,6 +610,17 @@ BEGIN
     RETURN calculate_next_schedule(p_type::text, p_config, p_now);
 END;
 $$;
+CREATE FUNCTION public.notify_scheduler_slot_freed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+BEGIN
+    IF (SELECT st.dispatch_capped FROM scheduler_state st WHERE st.id = 1) THEN
+        PERFORM pg_notify('meal_scheduler_wakeup', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
 CREATE FUNCTION public.notify_scheduler_wakeup() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public'
@@ -609,31 +630,39 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job integer, p_batch integer DEFAULT 1000, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job integer, p_batch integer DEFAULT 1000, p_after_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone, p_after_id bigint DEFAULT 0, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(deleted integer, next_at timestamp with time zone, next_id bigint)
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
-    WITH doomed AS (
-        SELECT e.id
+    WITH examined AS (
+        SELECT e.id, e.job_id, e.started_at, e.status
         FROM job_executions e
         WHERE e.started_at < p_now - p_older_than
-          AND e.status <> 'running'
+          AND e.started_at >= p_after_at
+          AND (e.started_at, e.id) > (p_after_at, p_after_id)
+        ORDER BY e.started_at, e.id
+        LIMIT greatest(coalesce(p_batch, 1000), 1)
+    ), doomed AS (
+        SELECT x.id
+        FROM examined x
+        WHERE x.status <> 'running'
           AND (coalesce(p_keep_per_job, 0) <= 0
-               OR e.started_at < (
+               OR x.started_at < (
                    SELECT k.started_at
                    FROM job_executions k
-                   WHERE k.job_id = e.job_id
+                   WHERE k.job_id = x.job_id
                    ORDER BY k.started_at DESC
                    OFFSET greatest(coalesce(p_keep_per_job, 0) - 1, 0)
                    LIMIT 1))
-        ORDER BY e.started_at
-        LIMIT greatest(coalesce(p_batch, 1000), 0)
-        FOR UPDATE SKIP LOCKED
-    ), deleted AS (
+    ), removed AS (
         DELETE FROM job_executions e USING doomed WHERE e.id = doomed.id
         RETURNING 1
+    ), last AS (
+        SELECT x.started_at, x.id FROM examined x ORDER BY x.started_at DESC, x.id DESC LIMIT 1
     )
-    SELECT count(*)::integer FROM deleted;
+    SELECT (SELECT count(*) FROM removed)::integer,
+           (SELECT l.started_at FROM last l),
+           (SELECT l.id FROM last l);
 $$;
 CREATE FUNCTION public.quarantine_job_v1(p_job_id text, p_reason text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
@@ -663,12 +692,12 @@ BEGIN
         FROM job_executions e
         WHERE e.status = 'running'
           AND (e.lease_expires_at < p_now
-               OR (e.deadline_at IS NOT NULL AND e.deadline_at < p_now))
+               OR (e.deadline_at IS NOT NULL AND e.deadline_at + interval '30 seconds' < p_now))
         ORDER BY e.id
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     LOOP
-        IF r.deadline_at IS NOT NULL AND r.deadline_at < p_now THEN
+        IF r.deadline_at IS NOT NULL AND r.deadline_at + interval '30 seconds' < p_now THEN
             v_timeout := round(extract(epoch FROM (r.deadline_at - r.started_at)))::integer;
             v_message := format('timed out after %s s', v_timeout);
         ELSE
@@ -698,7 +727,7 @@ BEGIN
             FOR UPDATE OF s SKIP LOCKED
         ), requeued AS (
             UPDATE scheduled_jobs s
-            SET status = 'pending', dispatch_id = NULL, queued_at = NULL
+            SET status = 'pending', queued_at = NULL
             FROM stuck
             WHERE s.id = stuck.id
             RETURNING s.id
@@ -809,9 +838,12 @@ BEGIN
 END;
 $$;
 CREATE FUNCTION public.start_execution_v1(p_job_id text, p_dispatch_id bigint, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH job AS (
         UPDATE scheduled_jobs s
         SET status = 'running', started_at = p_now
@@ -830,11 +862,13 @@ CREATE FUNCTION public.start_execution_v1(p_job_id text, p_dispatch_id bigint, p
                p_now + make_interval(secs => p_lease_seconds),
                p_now + make_interval(secs => job.timeout_seconds)
         FROM job
-        RETURNING id, job_id, attempt_number, trigger_type, parent_job_id
+        RETURNING job_executions.id, job_executions.job_id, job_executions.attempt_number,
+                  job_executions.trigger_type, job_executions.parent_job_id
     )
     SELECT exec.id, job.job_type, job.user_id, job.parameters, exec.attempt_number,
            exec.trigger_type, exec.parent_job_id, job.timeout_seconds, job.scheduled_for
     FROM exec JOIN job ON job.id = exec.job_id;
+END;
 $$;
 CREATE FUNCTION public.start_job(p_job_id text, p_trigger_type text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1217,6 +1251,11 @@ CREATE TABLE public.scheduler_config (
     CONSTRAINT scheduler_config_single_row CHECK ((id = 1))
 );
 COMMENT ON TABLE public.scheduler_config IS 'meal-scheduler: global settings, a single row (id = 1)';
+CREATE UNLOGGED TABLE public.scheduler_state (
+    id integer DEFAULT 1 NOT NULL,
+    dispatch_capped boolean DEFAULT false NOT NULL,
+    CONSTRAINT scheduler_state_id_check CHECK ((id = 1))
+);
 CREATE TABLE public.sync_cursors (
     id bigint NOT NULL,
     source text NOT NULL,
@@ -1314,6 +1353,8 @@ ALTER TABLE ONLY public.scheduled_jobs
     ADD CONSTRAINT scheduled_jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.scheduler_config
     ADD CONSTRAINT scheduler_config_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.scheduler_state
+    ADD CONSTRAINT scheduler_state_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 ALTER TABLE ONLY public.sync_cursors
@@ -1361,11 +1402,12 @@ CREATE TRIGGER trg_recipe_rotation_updated_at BEFORE UPDATE ON public.recipe_rot
 CREATE TRIGGER trg_recipes_updated_at BEFORE UPDATE ON public.recipes FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_scheduled_jobs_occurrence_insert BEFORE INSERT ON public.scheduled_jobs FOR EACH ROW WHEN ((new.occurrence_at IS NULL)) EXECUTE FUNCTION public.scheduled_jobs_sync_occurrence();
 CREATE TRIGGER trg_scheduled_jobs_occurrence_update BEFORE UPDATE ON public.scheduled_jobs FOR EACH ROW WHEN (((new.scheduled_for IS DISTINCT FROM old.scheduled_for) AND (NOT (new.occurrence_at IS DISTINCT FROM old.occurrence_at)) AND (new.next_trigger = 'scheduled'::public.trigger_type))) EXECUTE FUNCTION public.scheduled_jobs_sync_occurrence();
+CREATE TRIGGER trg_scheduled_jobs_slot_freed AFTER UPDATE ON public.scheduled_jobs FOR EACH ROW WHEN (((old.status = ANY (ARRAY['queued'::public.job_status, 'running'::public.job_status])) AND (new.status <> ALL (ARRAY['queued'::public.job_status, 'running'::public.job_status])))) EXECUTE FUNCTION public.notify_scheduler_slot_freed();
 CREATE TRIGGER trg_scheduled_jobs_updated_at BEFORE UPDATE ON public.scheduled_jobs FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_scheduled_jobs_validate_insert BEFORE INSERT ON public.scheduled_jobs FOR EACH ROW EXECUTE FUNCTION public.scheduled_jobs_validate();
 CREATE TRIGGER trg_scheduled_jobs_validate_update BEFORE UPDATE ON public.scheduled_jobs FOR EACH ROW WHEN (((new.id IS DISTINCT FROM old.id) OR (new.job_type IS DISTINCT FROM old.job_type) OR (new.frequency_type IS DISTINCT FROM old.frequency_type) OR (new.frequency_config IS DISTINCT FROM old.frequency_config) OR (new.parameters IS DISTINCT FROM old.parameters) OR (new.max_retries IS DISTINCT FROM old.max_retries) OR (new.timeout_seconds IS DISTINCT FROM old.timeout_seconds))) EXECUTE FUNCTION public.scheduled_jobs_validate();
 CREATE TRIGGER trg_scheduled_jobs_wakeup_insert AFTER INSERT ON public.scheduled_jobs FOR EACH ROW WHEN (((new.status = 'pending'::public.job_status) AND new.enabled AND (new.scheduled_for <= now()))) EXECUTE FUNCTION public.notify_scheduler_wakeup();
-CREATE TRIGGER trg_scheduled_jobs_wakeup_update AFTER UPDATE ON public.scheduled_jobs FOR EACH ROW WHEN ((((new.status = 'pending'::public.job_status) AND new.enabled AND (new.scheduled_for <= now())) OR ((old.status = ANY (ARRAY['queued'::public.job_status, 'running'::public.job_status])) AND (new.status <> ALL (ARRAY['queued'::public.job_status, 'running'::public.job_status]))))) EXECUTE FUNCTION public.notify_scheduler_wakeup();
+CREATE TRIGGER trg_scheduled_jobs_wakeup_update AFTER UPDATE ON public.scheduled_jobs FOR EACH ROW WHEN (((new.status = 'pending'::public.job_status) AND new.enabled AND (new.scheduled_for <= now()))) EXECUTE FUNCTION public.notify_scheduler_wakeup();
 CREATE TRIGGER trg_scheduler_config_updated_at BEFORE UPDATE ON public.scheduler_config FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_scheduler_config_validate BEFORE INSERT OR UPDATE ON public.scheduler_config FOR EACH ROW EXECUTE FUNCTION public.scheduler_config_validate();
 CREATE TRIGGER trg_scheduler_config_wakeup AFTER UPDATE ON public.scheduler_config FOR EACH ROW WHEN (((new.enabled IS DISTINCT FROM old.enabled) OR (new.max_concurrent_jobs IS DISTINCT FROM old.max_concurrent_jobs))) EXECUTE FUNCTION public.notify_scheduler_wakeup();

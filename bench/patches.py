@@ -1,0 +1,81 @@
+"""Experiments: proposed optimizations, tried in the bench without touching tasks/.
+
+``python -m bench --patch NAME[,NAME]`` applies them. A patch has SQL, run
+on the bench's template database after the migrations (so every section's
+copy has it), and/or Python, applied in the worker and the beat: with
+``--patch`` this module is added to ``TASKS_HANDLER_MODULES``, which both
+import at startup, and it patches what ``BENCH_PATCHES`` names.
+
+Each patch is a measurement aid for a proposal in docs/performance.md, not
+production code: where the real change needs more (a migration, a new
+function version, a decision about an invariant), the doc says what.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.infra import Conn
+
+
+@dataclass(frozen=True)
+class Patch:
+    doc: str
+    sql: str | Callable[[Conn], None] | None = None
+    python: Callable[[], None] | None = None
+
+
+def _async_start() -> None:
+    """The start record commits with synchronous_commit = off (in the same statement)."""
+    from tasks.sql import Query, queries
+
+    q = queries["start_execution"]
+    text = q.text.replace(
+        "FROM start_execution_v1(",
+        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit,"
+        " start_execution_v1(",
+    )
+    assert text != q.text
+    queries["start_execution"] = Query(q.name, q.kind, text)
+
+
+PATCHES: dict[str, Patch] = {
+    # Adopted proposals (pool check dropped, pipelined publish, sleep until
+    # due, PL/pgSQL start, wake on a freed slot only when capped) are in the
+    # code now; these are the experiments still open.
+    "async_start": Patch(_async_start.__doc__ or "", python=_async_start),
+    "no_jsonb_gin": Patch(
+        "Without the GIN indexes on scheduled_jobs (parameters, frequency_config) and "
+        "job_executions (output): what their upkeep costs on every dispatch transition.",
+        sql="""
+        DROP INDEX idx_scheduled_jobs_parameters;
+        DROP INDEX idx_scheduled_jobs_frequency_config;
+        DROP INDEX idx_job_executions_output;
+        """,
+    ),
+}
+
+
+def apply_sql(conn: Conn, names: Sequence[str]) -> None:
+    """Run the patches' SQL on ``conn`` (the bench's template database)."""
+    for name in names:
+        sql = PATCHES[name].sql
+        if callable(sql):
+            sql(conn)
+        elif sql is not None:
+            conn.execute(sql)  # our fixed experiments
+
+
+def apply_python(names: Sequence[str]) -> None:
+    for name in names:
+        patch = PATCHES[name]
+        if patch.python is not None:
+            patch.python()
+
+
+# Imported by worker and beat through TASKS_HANDLER_MODULES (see bench.infra.bridge_env).
+apply_python([n for n in os.environ.get("BENCH_PATCHES", "").split(",") if n in PATCHES])
