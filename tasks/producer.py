@@ -41,6 +41,7 @@ class Producer:
         self.db = db
         self.publish = publish
         self.batch = batch
+        self._held_back = False  # due work the last claim left behind
 
     def run_once(self, now: datetime | None = None) -> ProducerResult:
         jobs = store.claim_due_jobs(self.db, self.batch, now=now)
@@ -60,11 +61,17 @@ class Producer:
     def seconds_until_due(self, longest: float) -> float:
         """How long the beat may sleep: until the next job falls due, at most ``longest``.
 
-        A job that is already due but was not claimed (paused, or the cap
-        is full) does not shorten the sleep: a NOTIFY wakes the beat when
-        that changes.
+        A job already due but not claimed either fell due just after the
+        claim (look again at once) or is held back (paused, or the cap is
+        full: a NOTIFY wakes the beat when that changes). The first time, it
+        is taken for the former; if it is still there after a second look,
+        the latter.
         """
         due_at, db_now = store.next_due_at(self.db)
-        if due_at is None or due_at <= db_now:
+        if due_at is None or due_at > db_now:
+            self._held_back = False
+            return longest if due_at is None else min(longest, (due_at - db_now).total_seconds())
+        if self._held_back:
             return longest
-        return min(longest, (due_at - db_now).total_seconds())
+        self._held_back = True
+        return 0.0

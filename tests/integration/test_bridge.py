@@ -176,3 +176,16 @@ def test_retention_runs_as_a_redbeat_entry(app: Celery) -> None:
     entry = app.conf.beat_schedule["prune-execution-history"]
     assert entry["task"] == "meal_scheduler.prune_history"
     assert "meal_scheduler.prune_history" in app.tasks
+
+
+def test_the_beat_sleeps_until_the_next_job_falls_due(
+    database: Database, db: psycopg.Connection[Any]
+) -> None:
+    producer = Producer(database, lambda jobs: None, 10)
+    assert producer.seconds_until_due(1.0) == 1.0  # nothing pending
+    insert_job(db, "soon", due="now() + interval '300 milliseconds'")
+    assert 0.1 < producer.seconds_until_due(1.0) <= 0.3
+    insert_job(db, "due", due="now() - interval '1 second'")
+    # Due but unclaimed: look again at once; still there: it is held back.
+    assert producer.seconds_until_due(1.0) == 0.0
+    assert producer.seconds_until_due(1.0) == 1.0
