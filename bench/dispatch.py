@@ -16,6 +16,7 @@ from typing import Any
 from bench import pgstats
 from bench.config import BenchConfig
 from bench.infra import (
+    BRIDGE_QUEUE,
     Databases,
     Services,
     bridge_env,
@@ -27,14 +28,13 @@ from bench.infra import (
 )
 from bench.procstat import CpuSample, peak_rss_mib
 
-QUEUE = "meal_scheduler"
 PRIORITY_STEPS = (0, 3, 6, 9)
 POLL_S = 0.005
 
 
 def queued_messages(client: Any) -> int:
     """Messages waiting in every priority list of the bridge's queue."""
-    names = [QUEUE if step == 0 else f"{QUEUE}:{step}" for step in PRIORITY_STEPS]
+    names = [BRIDGE_QUEUE if step == 0 else f"{BRIDGE_QUEUE}:{step}" for step in PRIORITY_STEPS]
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.llen(name)

@@ -36,6 +36,7 @@ import redis
 from bench import pgstats, profiling
 from bench.config import BenchConfig
 from bench.infra import (
+    BRIDGE_QUEUE,
     BenchError,
     Conn,
     Databases,
@@ -51,7 +52,6 @@ from bench.infra import (
 )
 from bench.procstat import CpuSample, machine_busy_seconds, peak_rss_mib, tree
 
-BRIDGE_QUEUE = "meal_scheduler"
 POLL_S = 0.1
 
 

@@ -162,6 +162,10 @@ def service_env(**extra: str) -> dict[str, str]:
     return env
 
 
+#: The bridge's Celery queue: bridge_env leaves TASKS_QUEUE unset, so it is Settings' default.
+BRIDGE_QUEUE = "meal_scheduler"
+
+
 def bridge_env(db_url: str, redis_url: str, config: BenchConfig, **extra: str) -> dict[str, str]:
     modules = ["bench.handlers"]
     if config.patches:

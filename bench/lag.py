@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.config import BenchConfig
 from bench.infra import (
+    BRIDGE_QUEUE,
     Conn,
     Databases,
     Services,
@@ -33,7 +34,6 @@ from bench.infra import (
 )
 
 LEAD_S = 3.0  # the first scheduled job is due this long after the insert
-QUEUE = "meal_scheduler"
 
 
 def distribution(values_s: list[float]) -> dict[str, float]:
@@ -127,7 +127,7 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
         )
         env = bridge_env(db_url, config.redis_url("lag"), config)  # tick: the default
         try:
-            services.worker("worker", "tasks", env, config.concurrency, QUEUE)
+            services.worker("worker", "tasks", env, config.concurrency, BRIDGE_QUEUE)
             services.beat(env)
             insert_jobs(conn, "warm", 3 * config.concurrency)
             wait_until(

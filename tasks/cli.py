@@ -50,6 +50,11 @@ def _time_arg(args: argparse.Namespace, attr: str, flag: str) -> datetime | None
     return None if text is None else op.parse_time(flag, text)
 
 
+def _require_changes(changes: op.JobChanges | op.ConfigChanges, flags: str) -> None:
+    if changes.is_empty():
+        raise ConfigError(f"nothing to change: give {flags}")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``error: argument --priority: invalid choice ...``)."""
 
@@ -142,11 +147,7 @@ def cmd_jobs_edit(args: argparse.Namespace, settings: Settings) -> int:
         max_retries=args.max_retries,
         timeout_seconds=args.timeout,
     )
-    if changes.is_empty():
-        raise ConfigError(
-            "nothing to change: give --config, --priority, --params, --at, --max-retries "
-            "or --timeout"
-        )
+    _require_changes(changes, "--config, --priority, --params, --at, --max-retries or --timeout")
     job = op.edit_job(_database(settings), args.job_id, changes)
     output.print_job_edited(job, as_json=args.json)
     return 0
@@ -244,11 +245,9 @@ def cmd_scheduler_set(args: argparse.Namespace, settings: Settings) -> int:
         retry_base_seconds=args.retry_base,
         queue_timeout_seconds=args.queue_timeout,
     )
-    if changes.is_empty():
-        raise ConfigError(
-            "nothing to change: give --max-concurrent, --timezone, --max-retries, "
-            "--retry-base or --queue-timeout"
-        )
+    _require_changes(
+        changes, "--max-concurrent, --timezone, --max-retries, --retry-base or --queue-timeout"
+    )
     update = op.update_scheduler_config(_database(settings), changes)
     output.print_config_update(update, as_json=args.json, new_zone=changes.timezone is not None)
     return 0

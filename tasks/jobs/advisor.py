@@ -37,7 +37,7 @@ from typing import Any
 
 from tasks.handlers import JobContext, job_handler
 from tasks.jobs import mail
-from tasks.jobs.common import describe, job_user_id, param_date, reference_time, require_db
+from tasks.jobs.common import describe, param_date, planning_context
 from tasks.jobs.generation import DEFAULT_MEAL_TYPES, load_catalog
 from tasks.jobs.nutrition import (
     NUTRIENTS,
@@ -205,9 +205,7 @@ def render(
 
 @job_handler("daily_advisor")
 def daily_advisor(ctx: JobContext) -> dict[str, Any]:
-    db = require_db(ctx)
-    user_id = job_user_id(ctx)
-    user = db.one("user_planning_context", user_id=user_id, at=reference_time(ctx, db))
+    db, user_id, user = planning_context(ctx)
     if user is None:
         return {"user_id": user_id, "sent": False, "reason": "user does not exist"}
     day = param_date(ctx.parameters, "day") or user["local_date"]

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tasks.db import Database
+from tasks.db import Database, Row
 from tasks.errors import HandlerError
 from tasks.handlers import JobContext
 
@@ -60,6 +60,14 @@ def reference_time(ctx: JobContext, db: Database) -> datetime:
     row = db.one("database_now")
     assert row is not None
     return row["now"]  # type: ignore[no-any-return]
+
+
+def planning_context(ctx: JobContext) -> tuple[Database, int, Row | None]:
+    """The run's database, its user and that user's ``user_planning_context`` row
+    as of the run's reference time (None: the user does not exist)."""
+    db = require_db(ctx)
+    user_id = job_user_id(ctx)
+    return db, user_id, db.one("user_planning_context", user_id=user_id, at=reference_time(ctx, db))
 
 
 def param_int(params: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:

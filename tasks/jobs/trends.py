@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from tasks.handlers import JobContext, job_handler
-from tasks.jobs.common import job_user_id, num, param_date, reference_time, require_db
+from tasks.jobs.common import num, param_date, planning_context
 from tasks.jobs.nutrition import NUTRIENTS, Nutrients, targets_from_preferences
 from tasks.jobs.png import CHART_LEGEND, week_chart
 
@@ -172,9 +172,7 @@ def build_report(
 
 @job_handler("weekly_trends")
 def weekly_trends(ctx: JobContext) -> dict[str, Any]:
-    db = require_db(ctx)
-    user_id = job_user_id(ctx)
-    user = db.one("user_planning_context", user_id=user_id, at=reference_time(ctx, db))
+    db, user_id, user = planning_context(ctx)
     if user is None:
         return {"user_id": user_id, "stored": False, "reason": "user does not exist"}
     period_end = param_date(ctx.parameters, "period_end") or user["local_date"]

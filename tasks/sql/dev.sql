@@ -1,4 +1,4 @@
--- Queries of `python -m tasks dev` (tasks/dev.py): the embedded dev stack.
+-- Queries of `python -m tasks dev` (tasks/dev_servers.py): the embedded dev stack.
 
 -- name: dev_ping :one
 -- Readiness probe: the embedded server accepts connections and queries.
@@ -8,5 +8,5 @@ SELECT 1 AS ok;
 SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %(name)s) AS found;
 
 -- name: dev_create_database :exec
--- CREATE DATABASE takes no parameters; the name is tasks.dev.DEV_DATABASE.
+-- CREATE DATABASE takes no parameters; the name is tasks.dev_servers.DEV_DATABASE.
 CREATE DATABASE meal_scheduler;

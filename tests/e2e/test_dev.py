@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.dev import DEV_DATABASE
+from tasks.dev_servers import DEV_DATABASE
 from tests.support import REPO, connect, executions, insert_job, wait_until
 
 pytestmark = pytest.mark.slow

@@ -3,6 +3,7 @@ fixed p_now wherever time matters."""
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -12,35 +13,12 @@ import psycopg
 import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-FRIDAY_6 = {"day": 5, "hour": 6, "minute": 0}
+from tests.integration import sql_support
+from tests.integration.sql_support import FRIDAY_6, T0, execution, job
 
-
-def insert_job(
-    db, job_id, *, ftype="once", config=None, priority="medium", scheduled_for=T0, **extra
-):
-    row = {
-        "id": job_id,
-        "job_type": "noop",
-        "frequency_type": ftype,
-        "frequency_config": Jsonb(config if config is not None else {}),
-        "priority": priority,
-        "scheduled_for": scheduled_for,
-        **{k: Jsonb(v) if isinstance(v, dict) else v for k, v in extra.items()},
-    }
-    cols = ", ".join(row)
-    vals = ", ".join(["%s"] * len(row))
-    db.execute(f"INSERT INTO scheduled_jobs ({cols}) VALUES ({vals})", list(row.values()))
-
-
-def job(db, job_id):
-    return db.execute("SELECT * FROM scheduled_jobs WHERE id = %s", (job_id,)).fetchone()
-
-
-def execution(db, exec_id):
-    return db.execute("SELECT * FROM job_executions WHERE id = %s", (exec_id,)).fetchone()
+# This file's clock is fixed: a job is due at T0 unless a test says otherwise.
+insert_job = functools.partial(sql_support.insert_job, scheduled_for=T0)
 
 
 def claim(db, limit=100, now=T0):

@@ -9,28 +9,9 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-
-@pytest.fixture(scope="module")
-def shared_db(template_db: str):
-    """One migrated database for this module's read-only cases.
-
-    A fresh database per case costs ~0.3 s; these cases write nothing that
-    outlives them (refused writes, or settings each case sets itself), so they
-    share one and keep the suite fast.
-    """
-    from tests.conftest import ADMIN_URL, create_database, drop_database, with_database
-
-    name = create_database(template_db)
-    try:
-        with psycopg.connect(
-            with_database(ADMIN_URL, name), autocommit=True, row_factory=dict_row
-        ) as conn:
-            yield conn
-    finally:
-        drop_database(name)
+from tests.integration.sql_support import FRIDAY_6
 
 
 def utc(text: str) -> datetime:
@@ -44,7 +25,6 @@ def next_schedule(db: psycopg.Connection, ftype: str, config: dict, from_time: d
     return row["t"]
 
 
-FRIDAY_6 = {"day": 5, "hour": 6, "minute": 0}
 NY = "America/New_York"
 
 CASES = [

@@ -14,33 +14,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday
-FRIDAY_6 = {"day": 5, "hour": 6, "minute": 0}
-
-
-def insert_job(
-    db, job_id, *, ftype="once", config=None, priority="medium", scheduled_for=None, **extra
-):
-    row = {
-        "id": job_id,
-        "job_type": "noop",
-        "frequency_type": ftype,
-        "frequency_config": Jsonb(config if config is not None else {}),
-        "priority": priority,
-        "scheduled_for": scheduled_for or datetime.now(UTC) - timedelta(minutes=1),
-        **{k: Jsonb(v) if isinstance(v, dict) else v for k, v in extra.items()},
-    }
-    cols = ", ".join(row)
-    vals = ", ".join(["%s"] * len(row))
-    db.execute(f"INSERT INTO scheduled_jobs ({cols}) VALUES ({vals})", list(row.values()))
-
-
-def job(db, job_id):
-    return db.execute("SELECT * FROM scheduled_jobs WHERE id = %s", (job_id,)).fetchone()
-
-
-def execution(db, exec_id):
-    return db.execute("SELECT * FROM job_executions WHERE id = %s", (exec_id,)).fetchone()
+from tests.integration.sql_support import FRIDAY_6, T0, execution, insert_job, job
 
 
 def start(db, job_id, trigger="scheduled"):

@@ -4,55 +4,27 @@ value, and nothing is written."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from psycopg import errors
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-WEEKLY = {"day": 5, "hour": 6, "minute": 0}
-
-
-@pytest.fixture(scope="module")
-def shared_db(template_db: str):
-    """One migrated database for this module's read-only cases.
-
-    A fresh database per case costs ~0.3 s; these cases write nothing that
-    outlives them (refused writes, or settings each case sets itself), so they
-    share one and keep the suite fast.
-    """
-    from tests.conftest import ADMIN_URL, create_database, drop_database, with_database
-
-    name = create_database(template_db)
-    try:
-        with psycopg.connect(
-            with_database(ADMIN_URL, name), autocommit=True, row_factory=dict_row
-        ) as conn:
-            yield conn
-    finally:
-        drop_database(name)
+from tests.integration.sql_support import FRIDAY_6, T0, insert_job_row
 
 
 def insert_job(db, job_id="job_1", **overrides):
+    """A valid weekly job, but for the columns in ``overrides``."""
     row = {
         "id": job_id,
         "job_type": "weekly_generation",
         "frequency_type": "weekly",
-        "frequency_config": WEEKLY,
+        "frequency_config": FRIDAY_6,
         "priority": "high",
         "scheduled_for": T0,
         **overrides,
     }
-    cols = ", ".join(row)
-    vals = ", ".join(["%s"] * len(row))
-    params = [
-        Jsonb(v) if k in ("frequency_config", "parameters") and not isinstance(v, Jsonb) else v
-        for k, v in row.items()
-    ]
-    db.execute(f"INSERT INTO scheduled_jobs ({cols}) VALUES ({vals})", params)
+    insert_job_row(db, row)
 
 
 def job_count(db) -> int:
@@ -101,15 +73,15 @@ BAD_CONFIGS = [
     ),
     ("weekly", {"day": 5, "hour": 6}, "frequency_config.minute is required for a weekly job"),
     ("weekly", {"hour": 6, "minute": 0}, "frequency_config.day is required for a weekly job"),
-    ("weekly", {**WEEKLY, "foo": 1}, 'frequency_config has unknown key "foo" for a weekly job'),
+    ("weekly", {**FRIDAY_6, "foo": 1}, 'frequency_config has unknown key "foo" for a weekly job'),
     (
         "weekly",
-        {**WEEKLY, "timezone": "Mars/Base"},
+        {**FRIDAY_6, "timezone": "Mars/Base"},
         'frequency_config.timezone must be a known IANA time zone, got "Mars/Base"',
     ),
     (
         "weekly",
-        {**WEEKLY, "timezone": 5},
+        {**FRIDAY_6, "timezone": 5},
         "frequency_config.timezone must be a known IANA time zone, got 5",
     ),
     ("daily", {"hour": 20}, "frequency_config.minute is required for a daily job"),
@@ -145,7 +117,7 @@ def test_bad_frequency_config_refused_on_update(db):
                 (ftype, Jsonb(config)),
             )
     row = db.execute("SELECT frequency_type::text, frequency_config FROM scheduled_jobs").fetchone()
-    assert (row["frequency_type"], row["frequency_config"]) == ("weekly", WEEKLY)
+    assert (row["frequency_type"], row["frequency_config"]) == ("weekly", FRIDAY_6)
 
 
 def test_bad_frequency_config_refused_by_calculate_next_schedule(db):
@@ -156,7 +128,7 @@ def test_bad_frequency_config_refused_by_calculate_next_schedule(db):
 
 
 def test_good_configs_accepted(db):
-    insert_job(db, "w", frequency_config=Jsonb({**WEEKLY, "timezone": "Europe/Berlin"}))
+    insert_job(db, "w", frequency_config=Jsonb({**FRIDAY_6, "timezone": "Europe/Berlin"}))
     insert_job(db, "d", frequency_type="daily", frequency_config=Jsonb({"hour": 0, "minute": 59}))
     insert_job(db, "h", frequency_type="every_n_hours", frequency_config=Jsonb({"hours": 168}))
     insert_job(db, "o", frequency_type="once", frequency_config=Jsonb({}))
