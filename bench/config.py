@@ -10,8 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("e2e", "dispatch", "lifecycle", "claim", "lag")
 
-# Redis db numbers reserved for the bench (the tests cycle through 1-15 but
-# a bench run and a test run are not meant to share a machine's minute).
+# Redis db numbers reserved for the bench (the tests cycle through 1-11).
 REDIS_DB = {"bridge": 12, "plain": 13, "dispatch": 14, "lag": 15}
 
 

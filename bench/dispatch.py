@@ -3,7 +3,7 @@
 ``--dispatch-jobs`` jobs are inserted already due in one transaction; the
 clock runs from its commit until every message is in Redis (the queue's
 lists are polled every few milliseconds). This is the rate at which one beat
-drains a burst (DESIGN.md: 5,000 jobs/s, so a million per-user jobs due on
+drains a burst (target: 5,000 jobs/s, so a million per-user jobs due on
 Friday 06:00 leave the beat in minutes).
 """
 

@@ -148,8 +148,8 @@ def check_redis(client: redis.Redis, run_id: str) -> None:
     if owner != run_id.encode():
         raise BenchError(
             f"Redis db {client.connection_pool.connection_kwargs.get('db')} was flushed or "
-            "reused by another process while the bench ran (tests/conftest.py cycles through "
-            "db numbers 1-15); run the bench when no test suite runs"
+            "reused by another process while the bench ran; run the bench with nothing else "
+            "using that Redis db, or point BENCH_REDIS_URL at a Redis of its own"
         )
 
 

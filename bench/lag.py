@@ -7,7 +7,7 @@ seconds, inserted ahead of time (so nothing wakes the beat early); lag is
 Manual: ``--triggers`` jobs parked a day ahead, triggered one at a time with
 ``SELECT trigger_job_v1(id)`` at random moments of the tick; lag is from the
 trigger's ``now()`` to ``started_at``. The trigger's NOTIFY should wake the
-beat at once (DESIGN.md: p50 under 100 ms).
+beat at once (target: p50 under 100 ms).
 """
 
 from __future__ import annotations

@@ -121,7 +121,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A standby beat polls for the lock this often.
         "beat_max_loop_interval": min(5, settings.beat_lock_seconds),
         "redbeat_redis_url": settings.redis_url,
-        "redbeat_key_prefix": settings.key_prefix,
+        # redbeat joins its prefix and entry names without a separator.
+        "redbeat_key_prefix": f"{settings.key_prefix}:",
+        "redbeat_lock_key": f"{settings.key_prefix}:lock",
         # Sized to the tick, not redbeat's 25-minute default: a standby beat
         # takes over within lock + poll interval (about 20 s by default).
         "redbeat_lock_timeout": settings.beat_lock_seconds,

@@ -423,7 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     # ---- dev: owned by tasks/dev.py (see cmd_dev) ----
     p = groups.add_parser("dev", help="run everything locally (embedded servers when unset)")
     p.add_argument("--data-dir", metavar="DIR", help="embedded servers' data (default ./.dev-data)")
-    p.add_argument("--demo", action="store_true", help="also insert one demo job, due now")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="also seed demo users, recipes and a food log, run their jobs, print results",
+    )
     p.set_defaults(standalone=cmd_dev)
     return parser
 

@@ -78,8 +78,9 @@ def load_handler_modules(modules: tuple[str, ...], strict: bool = False) -> list
     """Import the built-in jobs and ``modules``.
 
     A module that fails to import is logged and remembered, not fatal: the
-    other handlers keep running, and jobs of the missing types are
-    quarantined with the import error as their reason. ``strict=True``
+    other handlers keep running, and an attempt of a missing type fails
+    with the import error in its reason (the retry policy applies, so a
+    retry can land on a worker that has the handler). ``strict=True``
     raises instead (for tests and tooling).
     """
     loaded = []

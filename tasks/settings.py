@@ -119,7 +119,7 @@ class Settings:
             redis_url=_url(
                 env,
                 "REDIS_URL",
-                ("redis", "rediss", "unix"),
+                ("redis", "rediss"),
                 "redis://127.0.0.1:6379/0",
                 need_redis,
             ),
