@@ -25,9 +25,10 @@ SELECT setval('job_dispatch_seq',
 -- waiting for a slot). Only then does a finished job wake the beat: a NOTIFY
 -- makes its transaction take a cluster-wide lock through commit, so sending
 -- one on every completion would stop completions from sharing WAL flushes.
--- Written by the claim only when the value changes. UNLOGGED: after a crash
--- it reads false and the beat's tick covers freed slots.
-CREATE UNLOGGED TABLE scheduler_state (
+-- Written by the claim only when the value changes, so a regular (logged)
+-- table costs nothing noticeable; an UNLOGGED one would lose its row in crash
+-- recovery.
+CREATE TABLE scheduler_state (
     id              integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     dispatch_capped boolean NOT NULL DEFAULT false
 );

@@ -1251,7 +1251,7 @@ CREATE TABLE public.scheduler_config (
     CONSTRAINT scheduler_config_single_row CHECK ((id = 1))
 );
 COMMENT ON TABLE public.scheduler_config IS 'meal-scheduler: global settings, a single row (id = 1)';
-CREATE UNLOGGED TABLE public.scheduler_state (
+CREATE TABLE public.scheduler_state (
     id integer DEFAULT 1 NOT NULL,
     dispatch_capped boolean DEFAULT false NOT NULL,
     CONSTRAINT scheduler_state_id_check CHECK ((id = 1))
