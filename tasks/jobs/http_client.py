@@ -74,6 +74,17 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an error, never followed: urllib would copy the Authorization
+    header to whatever host the redirect names."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 @dataclass
 class HttpClient:
     timeout: float = 30.0
@@ -105,7 +116,7 @@ class HttpClient:
             self.requests += 1
             wait: float | None
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                with _OPENER.open(req, timeout=self.timeout) as resp:
                     raw = resp.read()
             except urllib.error.HTTPError as exc:
                 status = exc.code

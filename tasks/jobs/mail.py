@@ -48,9 +48,18 @@ def send(settings: MailSettings, msg: EmailMessage) -> None:
         )
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT_SECONDS)
-    with client:
+    try:
         if settings.starttls:
             client.starttls(context=ssl.create_default_context())
         if settings.username:
             client.login(settings.username, settings.password or "")
         client.send_message(msg)
+    except BaseException:
+        client.close()
+        raise
+    # Accepted (250): the email is sent. A failing QUIT must not turn that into
+    # a refusal, or the retry would send it again.
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()

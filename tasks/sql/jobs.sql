@@ -57,11 +57,13 @@ ORDER BY id;
 -- Monday instead: last_used_date > week_start - cooldown_days, whatever day
 -- the job runs. Clamped at 0 (the function refuses a negative cooldown),
 -- which only matters for a week further ahead than the cooldown itself.
+-- The WHERE makes the answer exact when the clamp applied.
 SELECT recipe_id, last_used_date
 FROM get_recipes_on_cooldown(
     %(user_id)s, %(meal_type)s,
     greatest(0, %(cooldown_days)s + (CURRENT_DATE - %(week_start)s::date))
-);
+)
+WHERE last_used_date > %(week_start)s::date - %(cooldown_days)s::integer;
 
 -- name: record_recipe_uses :exec
 -- One round trip; update_recipe_rotation runs once per pick (the order does

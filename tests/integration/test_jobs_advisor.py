@@ -47,7 +47,8 @@ class SMTPHandler(socketserver.StreamRequestHandler):
                 data = []
                 self.wfile.write(b"354 go ahead\r\n")
             elif verb == b"QUIT":
-                self.wfile.write(b"221 bye\r\n")
+                reply = self.server.quit_reply  # type: ignore[attr-defined]
+                self.wfile.write(reply)
                 return
             else:
                 self.wfile.write(b"502 not implemented\r\n")
@@ -55,6 +56,7 @@ class SMTPHandler(socketserver.StreamRequestHandler):
 
 class Mailbox(list[bytes]):
     url = ""
+    server: socketserver.ThreadingTCPServer
 
 
 @pytest.fixture
@@ -65,6 +67,8 @@ def smtp(monkeypatch) -> Iterator[Mailbox]:
     inbox = Mailbox()
     inbox.url = f"smtp://127.0.0.1:{server.server_address[1]}"
     server.inbox = inbox  # type: ignore[attr-defined]
+    server.quit_reply = b"221 bye\r\n"  # type: ignore[attr-defined]
+    inbox.server = server
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("SMTP_URL", inbox.url)
@@ -209,3 +213,14 @@ def test_skips_say_why(db, database, monkeypatch):
     no_smtp = daily_advisor(make_ctx(database, "daily_advisor", user, EVENING_BERLIN))
     assert no_smtp["sent"] is False and "SMTP_URL is not set" in no_smtp["reason"]
     assert no_smtp["nutrients"]["calories"]["eaten"] == 1500.0
+
+
+def test_a_failing_quit_after_an_accepted_message_is_still_a_send(db, database, smtp):
+    # 250 for the message, then 421 for QUIT: the email went out; a retry must
+    # not send it again.
+    smtp.server.quit_reply = b"421 closing\r\n"  # type: ignore[attr-defined]
+    user = known_day(db)
+    ctx = make_ctx(database, "daily_advisor", user, EVENING_BERLIN)
+    assert daily_advisor(ctx)["sent"] is True
+    assert daily_advisor(ctx)["sent"] is False
+    assert len(smtp) == 1

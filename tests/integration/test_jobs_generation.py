@@ -197,3 +197,25 @@ def test_a_late_retry_plans_the_week_of_its_occurrence(db, database):
     assert weekly_generation(ctx)["week_start"] == "2026-03-09"
     manual = make_ctx(database, "weekly_generation", user, late, trigger_type="manual")
     assert weekly_generation(manual)["week_start"] == "2026-03-16"
+
+
+def test_cooldown_counts_back_from_the_plans_monday_whatever_the_run_day(db, database) -> None:
+    # A week further ahead than the cooldown: the old query clamped its window
+    # and counted from today instead of from the plan's Monday.
+    user = add_user(db, "cool@example.com", "UTC")
+    monday = db.execute(
+        "SELECT (current_date + 14 - extract(isodow FROM current_date)::int + 1) AS d"
+    ).fetchone()["d"]
+    for recipe, days_before in (("free", 3), ("cooling", 2)):
+        db.execute(
+            "SELECT update_recipe_rotation(%s, %s, 'breakfast', %s::date)",
+            (user, recipe, monday - timedelta(days=days_before)),
+        )
+    rows = database.many(
+        "recipes_on_cooldown_for_week",
+        user_id=user,
+        meal_type="breakfast",
+        cooldown_days=3,
+        week_start=monday,
+    )
+    assert [r["recipe_id"] for r in rows] == ["cooling"]

@@ -149,3 +149,16 @@ def test_install_defaults_backfills_and_is_idempotent(db, database):
     assert second.message == "default jobs already installed (10 jobs); nothing changed"
     assert second.as_dict()["changed"] is False
     assert db.execute("SELECT * FROM scheduled_jobs ORDER BY id").fetchall() == snapshot
+
+
+def test_one_user_with_a_bad_zone_does_not_stop_install_defaults(db, database) -> None:
+    from tasks.jobs.defaults import install_defaults
+
+    db.execute("SET session_replication_role = replica")  # a row older than the zone check
+    db.execute("INSERT INTO users (email, timezone) VALUES ('old@example.com', 'US/Pacific-New')")
+    db.execute("SET session_replication_role = DEFAULT")
+    db.execute("INSERT INTO users (email, timezone) VALUES ('new@example.com', 'Asia/Tokyo')")
+    db.execute("DELETE FROM scheduled_jobs")
+    result = install_defaults(database)
+    assert result.created["weekly_generation"] == 1
+    assert result.created["auto_sync"] == 1

@@ -329,3 +329,44 @@ def test_not_configured_is_a_skip_not_an_error(database, monkeypatch):
     assert out["recipes"] == {"status": "skipped", "reason": "TANDOOR_URL is not set"}
     assert out["food_diary"] == {"status": "skipped", "reason": "FATSECRET_URL is not set"}
     assert out["http"]["requests"] == 0
+
+
+def test_credentials_never_follow_a_redirect() -> None:
+    from http.server import HTTPServer
+
+    from tasks.jobs.http_client import HttpClient, HttpError
+
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    other = HTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Redirecting(Elsewhere):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{other.server_address[1]}/steal")
+            self.end_headers()
+
+    origin = HTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (origin, other):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(HttpError, match="HTTP 302"):
+            HttpClient().get_json(
+                f"http://127.0.0.1:{origin.server_address[1]}/api/recipe/",
+                headers={"Authorization": "Bearer SECRET"},
+            )
+        assert seen == []
+    finally:
+        for server in (origin, other):
+            server.shutdown()
+            server.server_close()

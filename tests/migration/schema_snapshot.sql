@@ -479,7 +479,10 @@ BEGIN
                                            s.config || jsonb_build_object('timezone', u.timezone),
                                            p_now)
             FROM users u CROSS JOIN user_job_specs_v1() s
-            WHERE NOT EXISTS (SELECT 1 FROM scheduled_jobs j
+            -- A user whose zone never passed validation (a row older than
+            -- the users trigger) is skipped rather than failing everyone.
+            WHERE is_valid_timezone(u.timezone)
+              AND NOT EXISTS (SELECT 1 FROM scheduled_jobs j
                               WHERE j.id = user_job_id_v1(s.job_type, u.id))
             ON CONFLICT (id) DO NOTHING
             RETURNING scheduled_jobs.job_type
