@@ -79,6 +79,7 @@ def _one_pass(conn: Conn, jobs: int, batch: int, prefix: str) -> dict[str, Any]:
                 "celery_task_id": f"dispatch-{job['dispatch_id']}",
                 "lease_seconds": 30,
                 "now": None,
+                "timeout_seconds": None,
             },
         ).fetchone()
         executions.append(row["execution_id"])  # type: ignore[index]

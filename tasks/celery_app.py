@@ -33,19 +33,34 @@ PRUNE_EVERY_SECONDS = 600
 PRIORITY_STEPS = sorted(set(BROKER_PRIORITY.values()))
 
 
+class _RedisQoS(kombu_redis.QoS):
+    def restore_unacked_once(self, stderr: Any = None) -> Any:
+        try:
+            return super().restore_unacked_once(stderr)  # type: ignore[no-untyped-call]
+        except AttributeError:
+            # kombu 5.7 with the connection already gone: nothing to restore
+            # into; Redis redelivers after the visibility timeout instead.
+            log.warning(
+                "unacked messages not restored: the broker connection was lost",
+                extra={"action": "restore_lost"},
+            )
+            return None
+
+
 class _RedisChannel(kombu_redis.Channel):
     """kombu's Redis channel, safe to use after its connection dropped.
 
     kombu 5.7 kills the worker with AttributeError in two places once the
     broker connection is gone: restoring unacknowledged messages while it
     closes the channel, and acknowledging, after the reconnect, a message
-    that arrived on the old channel. Neither needs doing here: a message
-    Redis loses is a claim Postgres re-queues (queue_timeout_seconds), an
-    unacknowledged one is redelivered after the visibility timeout, and a
-    redelivered message is refused by start_execution as a duplicate.
+    that arrived on the old channel. Both are skipped in that case only (a
+    graceful close still restores): a message Redis loses is a claim
+    Postgres re-queues (queue_timeout_seconds), an unacknowledged one is
+    redelivered after the visibility timeout, and a redelivered message is
+    refused by start_execution as a duplicate.
     """
 
-    do_restore = False
+    QoS = _RedisQoS
 
     def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> Any:
         if self.closed:
@@ -140,7 +155,10 @@ def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
     """The one Celery task: run one dispatch of one job (see tasks.execution)."""
     runtime: Runtime = self.app.meal_runtime
     worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
-    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker)
+    # (hard, soft) limits from the message; the soft one is the job's timeout.
+    _, soft = self.request.timelimit or (None, None)
+    limit = None if soft is None else int(soft)
+    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit)
     return run(runtime.db, runtime.leases, attempt)
 
 

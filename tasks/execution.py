@@ -41,6 +41,7 @@ class Attempt:
     dispatch_id: DispatchId
     celery_task_id: str
     worker: str
+    time_limit: int | None = None  # the soft limit this worker enforces, if any
 
 
 def describe(exc: BaseException) -> str:
@@ -87,6 +88,7 @@ def run(
             attempt.worker,
             attempt.celery_task_id,
             leases.lease_seconds,
+            timeout_seconds=attempt.time_limit,
         ),
         record_retry_for,
     )

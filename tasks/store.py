@@ -42,7 +42,13 @@ def start_execution(
     celery_task_id: str,
     lease_seconds: int,
     now: datetime | None = None,
+    timeout_seconds: int | None = None,
 ) -> StartedExecution | None:
+    """Start the attempt if the job is still queued under ``dispatch_id``.
+
+    ``timeout_seconds`` is the time limit the worker enforces (from the
+    message), recorded as the execution's deadline.
+    """
     row = db.one(
         "start_execution",
         job_id=job_id,
@@ -51,6 +57,7 @@ def start_execution(
         celery_task_id=celery_task_id,
         lease_seconds=lease_seconds,
         now=now,
+        timeout_seconds=timeout_seconds,
     )
     if row is None:
         return None

@@ -198,7 +198,7 @@ ALTER FUNCTION claim_due_jobs_v1(integer, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
 ALTER FUNCTION release_claims_v1(bigint[])
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
-ALTER FUNCTION start_execution_v1(text, bigint, text, text, integer, timestamptz)
+ALTER FUNCTION start_execution_v1(text, bigint, text, text, integer, timestamptz, integer)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
 ALTER FUNCTION complete_execution_v1(bigint, jsonb, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp;
@@ -255,7 +255,7 @@ $$;
 REVOKE EXECUTE ON FUNCTION
     claim_due_jobs_v1(integer, timestamptz),
     release_claims_v1(bigint[]),
-    start_execution_v1(text, bigint, text, text, integer, timestamptz),
+    start_execution_v1(text, bigint, text, text, integer, timestamptz, integer),
     complete_execution_v1(bigint, jsonb, timestamptz),
     fail_execution_v1(bigint, text, boolean, timestamptz),
     renew_leases_v1(bigint[], integer, timestamptz),
@@ -274,7 +274,7 @@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     claim_due_jobs_v1(integer, timestamptz),
     release_claims_v1(bigint[]),
-    start_execution_v1(text, bigint, text, text, integer, timestamptz),
+    start_execution_v1(text, bigint, text, text, integer, timestamptz, integer),
     complete_execution_v1(bigint, jsonb, timestamptz),
     fail_execution_v1(bigint, text, boolean, timestamptz),
     renew_leases_v1(bigint[], integer, timestamptz),
@@ -386,7 +386,7 @@ DECLARE
     v_definer regprocedure[] := ARRAY[
         'claim_due_jobs_v1(integer, timestamptz)',
         'release_claims_v1(bigint[])',
-        'start_execution_v1(text, bigint, text, text, integer, timestamptz)',
+        'start_execution_v1(text, bigint, text, text, integer, timestamptz, integer)',
         'complete_execution_v1(bigint, jsonb, timestamptz)',
         'fail_execution_v1(bigint, text, boolean, timestamptz)',
         'renew_leases_v1(bigint[], integer, timestamptz)',

@@ -15,7 +15,7 @@ DROP FUNCTION IF EXISTS prune_executions_v1(interval, integer, integer, timestam
 DROP FUNCTION IF EXISTS trigger_job_v1(text, timestamptz);
 DROP FUNCTION IF EXISTS reap_expired_v1(timestamptz, integer);
 DROP FUNCTION IF EXISTS renew_leases_v1(bigint[], integer, timestamptz);
-DROP FUNCTION IF EXISTS start_execution_v1(text, bigint, text, text, integer, timestamptz);
+DROP FUNCTION IF EXISTS start_execution_v1(text, bigint, text, text, integer, timestamptz, integer);
 DROP FUNCTION IF EXISTS release_claims_v1(bigint[]);
 DROP FUNCTION IF EXISTS claim_due_jobs_v1(integer, timestamptz);
 

@@ -35,7 +35,7 @@ ALTER FUNCTION claim_due_jobs_v1(integer, timestamptz)
     SECURITY INVOKER SET search_path = pg_catalog, public;
 ALTER FUNCTION release_claims_v1(bigint[])
     SECURITY INVOKER SET search_path = pg_catalog, public;
-ALTER FUNCTION start_execution_v1(text, bigint, text, text, integer, timestamptz)
+ALTER FUNCTION start_execution_v1(text, bigint, text, text, integer, timestamptz, integer)
     SECURITY INVOKER SET search_path = pg_catalog, public;
 ALTER FUNCTION complete_execution_v1(bigint, jsonb, timestamptz)
     SECURITY INVOKER SET search_path = pg_catalog, public;
@@ -65,7 +65,7 @@ ALTER FUNCTION get_recipes_on_cooldown(bigint, text, integer)
 GRANT EXECUTE ON FUNCTION
     claim_due_jobs_v1(integer, timestamptz),
     release_claims_v1(bigint[]),
-    start_execution_v1(text, bigint, text, text, integer, timestamptz),
+    start_execution_v1(text, bigint, text, text, integer, timestamptz, integer),
     complete_execution_v1(bigint, jsonb, timestamptz),
     fail_execution_v1(bigint, text, boolean, timestamptz),
     renew_leases_v1(bigint[], integer, timestamptz),
@@ -93,7 +93,7 @@ BEGIN
         REVOKE EXECUTE ON FUNCTION
             claim_due_jobs_v1(integer, timestamptz),
             release_claims_v1(bigint[]),
-            start_execution_v1(text, bigint, text, text, integer, timestamptz),
+            start_execution_v1(text, bigint, text, text, integer, timestamptz, integer),
             complete_execution_v1(bigint, jsonb, timestamptz),
             fail_execution_v1(bigint, text, boolean, timestamptz),
             renew_leases_v1(bigint[], integer, timestamptz),

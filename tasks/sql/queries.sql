@@ -67,7 +67,8 @@ FROM prune_executions_v1(
 SELECT execution_id, job_type, user_id, parameters, attempt_number,
        trigger_type::text AS trigger_type, parent_job_id, timeout_seconds, scheduled_for
 FROM start_execution_v1(%(job_id)s, %(dispatch_id)s, %(worker)s, %(celery_task_id)s,
-                        %(lease_seconds)s, coalesce(%(now)s, now()));
+                        %(lease_seconds)s, coalesce(%(now)s, now()),
+                        %(timeout_seconds)s::integer);
 
 -- name: complete_execution :one
 SELECT complete_execution_v1(%(execution_id)s, %(output)s::jsonb, coalesce(%(now)s, now()))

@@ -25,16 +25,20 @@ def claim(db, limit=100, now=T0):
     return db.execute("SELECT * FROM claim_due_jobs_v1(%s, %s)", (limit, now)).fetchall()
 
 
-def start_exec(db, job_id, dispatch_id, now=T0, lease=30, worker="host-1/42", task="task-1"):
+def start_exec(
+    db, job_id, dispatch_id, now=T0, lease=30, worker="host-1/42", task="task-1", timeout=None
+):
     return db.execute(
-        "SELECT * FROM start_execution_v1(%s, %s, %s, %s, %s, %s)",
-        (job_id, dispatch_id, worker, task, lease, now),
+        "SELECT * FROM start_execution_v1(%s, %s, %s, %s, %s, %s, %s)",
+        (job_id, dispatch_id, worker, task, lease, now, timeout),
     ).fetchone()
 
 
 def claim_and_start(db, job_id, now=T0, lease=30):
+    # Like a worker: the time limit comes with the message, from the claim.
     claimed = {r["job_id"]: r for r in claim(db, 100, now)}
-    return start_exec(db, job_id, claimed[job_id]["dispatch_id"], now, lease)
+    row = claimed[job_id]
+    return start_exec(db, job_id, row["dispatch_id"], now, lease, timeout=row["timeout_seconds"])
 
 
 # ----------------------------------------------------------------- claim
@@ -199,7 +203,7 @@ def test_start_execution_returns_job_and_records_attempt(db):
     ).fetchone()["id"]
     insert_job(db, "j", user_id=user_id, parameters={"week": "2026-01-09"}, timeout_seconds=90)
     dispatch_id = claim(db)[0]["dispatch_id"]
-    row = start_exec(db, "j", dispatch_id, T0 + timedelta(seconds=1), lease=30)
+    row = start_exec(db, "j", dispatch_id, T0 + timedelta(seconds=1), lease=30, timeout=90)
     assert row["job_type"] == "noop" and row["user_id"] == user_id
     assert row["parameters"] == {"week": "2026-01-09"}
     assert (row["attempt_number"], row["trigger_type"], row["parent_job_id"]) == (
@@ -319,6 +323,18 @@ def test_reap_times_out_past_deadline(db):
     rows = db.execute("SELECT * FROM reap_expired_v1(%s)", (T0 + timedelta(seconds=61),)).fetchall()
     assert [r["kind"] for r in rows] == ["abandoned"]
     assert execution(db, exec_id)["error_message"] == "timed out after 30 s"
+
+
+def test_the_deadline_is_the_limit_the_worker_enforces(db):
+    # timeout_seconds edited after the claim: the message (and so Celery's
+    # limit) still says 3600 s; the reaper must not cut the attempt at 60 s.
+    insert_job(db, "j", timeout_seconds=3600)
+    token = claim(db)[0]["dispatch_id"]
+    db.execute("UPDATE scheduled_jobs SET timeout_seconds = 60 WHERE id = 'j'")
+    exec_id = start_exec(db, "j", token, lease=7200, timeout=3600)["execution_id"]
+    later = T0 + timedelta(seconds=120)
+    assert db.execute("SELECT * FROM reap_expired_v1(%s)", (later,)).fetchall() == []
+    assert execution(db, exec_id)["deadline_at"] == T0 + timedelta(seconds=3600)
 
 
 def test_reap_respects_queue_timeout(db):

@@ -175,8 +175,9 @@ BEGIN
     END LOOP;
     -- Capped only if every free slot was filled (more may be due).
     v_capped := v_capped AND v_remaining <= 0;
-    UPDATE scheduler_state st SET dispatch_capped = v_capped
-    WHERE st.id = 1 AND st.dispatch_capped IS DISTINCT FROM v_capped;
+    INSERT INTO scheduler_state AS st (id, dispatch_capped) VALUES (1, v_capped)
+    ON CONFLICT (id) DO UPDATE SET dispatch_capped = excluded.dispatch_capped
+    WHERE st.dispatch_capped IS DISTINCT FROM excluded.dispatch_capped;
 END;
 $$;
 CREATE FUNCTION public.complete_execution_v1(p_execution_id bigint, p_output jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
@@ -618,7 +619,8 @@ CREATE FUNCTION public.notify_scheduler_slot_freed() RETURNS trigger
     SET search_path TO 'pg_catalog', 'public'
     AS $$
 BEGIN
-    IF (SELECT st.dispatch_capped FROM scheduler_state st WHERE st.id = 1) THEN
+    -- No row (never claimed yet, or removed by hand): wake the beat anyway.
+    IF coalesce((SELECT st.dispatch_capped FROM scheduler_state st WHERE st.id = 1), true) THEN
         PERFORM pg_notify('meal_scheduler_wakeup', '');
     END IF;
     RETURN NULL;
@@ -840,7 +842,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE FUNCTION public.start_execution_v1(p_job_id text, p_dispatch_id bigint, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
+CREATE FUNCTION public.start_execution_v1(p_job_id text, p_dispatch_id bigint, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT now(), p_timeout_seconds integer DEFAULT NULL::integer) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
@@ -863,7 +865,10 @@ BEGIN
                CASE WHEN job.next_trigger = 'dependent' THEN job.next_parent_job_id END,
                p_now, job.dispatch_id, p_worker, p_celery_task_id,
                p_now + make_interval(secs => p_lease_seconds),
-               p_now + make_interval(secs => job.timeout_seconds)
+               -- The limit the worker enforces (from its message), so the
+               -- reaper's backstop and Celery's time limit agree even if
+               -- timeout_seconds was edited after the claim.
+               p_now + make_interval(secs => p_timeout_seconds)
         FROM job
         RETURNING job_executions.id, job_executions.job_id, job_executions.attempt_number,
                   job_executions.trigger_type, job_executions.parent_job_id
