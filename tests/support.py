@@ -85,6 +85,8 @@ def service_env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         REDIS_URL=redis_url,
         TASKS_HANDLER_MODULES="tests.handlers_for_tests",
         TASKS_TICK_SECONDS="0.2",
+        # A queue of the test's own: nothing left from another test can consume it.
+        TASKS_QUEUE="q_" + db_url.rsplit("/", 1)[1],
         PYTHONPATH=str(REPO),
         PYTHONUNBUFFERED="1",
     )

@@ -27,6 +27,8 @@ def app(db_url: str, redis_url: str) -> Iterator[Celery]:
             "DATABASE_URL": db_url,
             "REDIS_URL": redis_url,
             "TASKS_HANDLER_MODULES": "tests.handlers_for_tests",
+            # A queue of the test's own: nothing left from another test can consume it.
+            "TASKS_QUEUE": "q_" + db_url.rsplit("/", 1)[1],
         }
     )
     app = create_app(settings)
