@@ -79,7 +79,7 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
         self.settings = runtime.settings
         self.producer = Producer(runtime.db, self.publish, runtime.settings.claim_batch)
         self.rescuer = Rescuer(runtime.db)
-        self.listener = runtime.db.listener("meal_scheduler_wakeup")
+        self.listener = runtime.db.listener()
         self._next_reap = 0.0
         self._backoff = 0.0
         super().__init__(app, *args, **kwargs)

@@ -200,8 +200,9 @@ class Database:
         finally:
             conn.close()
 
-    def listener(self, channel: str) -> Listener:
-        return Listener(self._url, channel, self._application_name)
+    def listener(self) -> Listener:
+        """LISTEN on the beat's wake-up channel (fixed in the query ``listen_wakeup``)."""
+        return Listener(self._url, self._application_name)
 
     def close(self) -> None:
         with self._lock:
@@ -213,9 +214,8 @@ class Database:
 class Listener:
     """A dedicated LISTEN connection; :meth:`wait` returns on a notification."""
 
-    def __init__(self, url: str, channel: str, application_name: str) -> None:
+    def __init__(self, url: str, application_name: str) -> None:
         self._url = url
-        self._channel = channel
         self._application_name = f"{application_name}-listen"
         self._conn: psycopg.Connection[Any] | None = None
 

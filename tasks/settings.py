@@ -60,6 +60,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
+def _name(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw or not raw.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise ConfigError(f"{name} must be letters, digits, '_', '-' or '.', got {raw!r}")
+    return raw
+
+
 def _url(
     env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: str, required: bool
 ) -> str:
@@ -128,8 +137,8 @@ class Settings:
             lease_seconds=_int(env, "TASKS_LEASE_SECONDS", 30, 3),
             claim_batch=_int(env, "TASKS_CLAIM_BATCH", 500, 1),
             db_pool_size=_int(env, "TASKS_DB_POOL_SIZE", 4, 1),
-            queue=env.get("TASKS_QUEUE") or "meal_scheduler",
-            key_prefix=env.get("TASKS_KEY_PREFIX") or "meal-scheduler",
+            queue=_name(env, "TASKS_QUEUE", "meal_scheduler"),
+            key_prefix=_name(env, "TASKS_KEY_PREFIX", "meal-scheduler"),
             visibility_timeout=_int(env, "TASKS_VISIBILITY_TIMEOUT", 7200, 10),
             reap_seconds=_float(env, "TASKS_REAP_SECONDS", 5.0, 0.1),
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),

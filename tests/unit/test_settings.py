@@ -40,6 +40,8 @@ def test_handler_modules_are_split() -> None:
         ({**BASE, "TASKS_LEASE_SECONDS": "1"}, "TASKS_LEASE_SECONDS must be >= 3"),
         ({**BASE, "TASKS_CLAIM_BATCH": "1.5"}, "TASKS_CLAIM_BATCH must be an integer"),
         ({**BASE, "TASKS_HANDLER_MODULES": "os;rm"}, "TASKS_HANDLER_MODULES has an invalid"),
+        ({**BASE, "TASKS_QUEUE": ""}, "TASKS_QUEUE must be letters"),
+        ({**BASE, "TASKS_KEY_PREFIX": "a b"}, "TASKS_KEY_PREFIX must be letters"),
         (
             {**BASE, "TASKS_LEASE_SECONDS": "60", "TASKS_VISIBILITY_TIMEOUT": "30"},
             "TASKS_VISIBILITY_TIMEOUT must be longer",
