@@ -669,6 +669,17 @@ CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job
            (SELECT l.started_at FROM last l),
            (SELECT l.id FROM last l);
 $$;
+CREATE FUNCTION public.prune_workers_v1(p_older_than interval) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+    WITH gone AS (
+        DELETE FROM worker_heartbeats
+        WHERE last_seen_at < now() - greatest(p_older_than, interval '1 hour')
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM gone;
+$$;
 CREATE FUNCTION public.quarantine_job_v1(p_job_id text, p_reason text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -740,6 +751,22 @@ BEGIN
         SELECT 'requeued'::text, requeued.id, NULL::bigint FROM requeued;
 END;
 $$;
+CREATE FUNCTION public.record_worker_heartbeat_v1(p_node_name text, p_hostname text, p_pid integer, p_job_types text[], p_queues text[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+    INSERT INTO worker_heartbeats AS w
+        (node_name, hostname, pid, job_types, queues, started_at, last_seen_at)
+    VALUES (p_node_name, p_hostname, p_pid, coalesce(p_job_types, '{}'),
+            coalesce(p_queues, '{}'), now(), now())
+    ON CONFLICT (node_name) DO UPDATE
+    SET hostname = excluded.hostname,
+        pid = excluded.pid,
+        job_types = excluded.job_types,
+        queues = excluded.queues,
+        started_at = CASE WHEN w.pid = excluded.pid THEN w.started_at ELSE excluded.started_at END,
+        last_seen_at = excluded.last_seen_at;
+$$;
 CREATE FUNCTION public.release_claims_v1(p_dispatch_ids bigint[]) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -751,6 +778,12 @@ CREATE FUNCTION public.release_claims_v1(p_dispatch_ids bigint[]) RETURNS intege
         RETURNING 1
     )
     SELECT count(*)::integer FROM released;
+$$;
+CREATE FUNCTION public.remove_worker_heartbeat_v1(p_node_name text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+    DELETE FROM worker_heartbeats WHERE node_name = p_node_name;
 $$;
 CREATE FUNCTION public.renew_leases_v1(p_execution_ids bigint[], p_lease_seconds integer, p_now timestamp with time zone DEFAULT now()) RETURNS SETOF bigint
     LANGUAGE sql SECURITY DEFINER
@@ -1339,6 +1372,18 @@ ALTER TABLE public.weekly_trend_reports ALTER COLUMN id ADD GENERATED ALWAYS AS 
     NO MAXVALUE
     CACHE 1
 );
+CREATE TABLE public.worker_heartbeats (
+    node_name text NOT NULL,
+    hostname text NOT NULL,
+    pid integer NOT NULL,
+    job_types text[] DEFAULT '{}'::text[] NOT NULL,
+    queues text[] DEFAULT '{}'::text[] NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    last_seen_at timestamp with time zone NOT NULL,
+    CONSTRAINT worker_heartbeats_hostname_check CHECK (((length(hostname) >= 1) AND (length(hostname) <= 255))),
+    CONSTRAINT worker_heartbeats_node_name_check CHECK (((length(node_name) >= 1) AND (length(node_name) <= 255))),
+    CONSTRAINT worker_heartbeats_pid_check CHECK ((pid > 0))
+);
 ALTER TABLE ONLY public.advisor_emails
     ADD CONSTRAINT advisor_emails_pkey PRIMARY KEY (user_id, day);
 ALTER TABLE ONLY public.auto_meal_plans
@@ -1377,6 +1422,8 @@ ALTER TABLE ONLY public.weekly_trend_reports
     ADD CONSTRAINT weekly_trend_reports_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.weekly_trend_reports
     ADD CONSTRAINT weekly_trend_reports_user_period_key UNIQUE (user_id, period_end);
+ALTER TABLE ONLY public.worker_heartbeats
+    ADD CONSTRAINT worker_heartbeats_pkey PRIMARY KEY (node_name);
 CREATE INDEX idx_food_log_recipe ON public.food_log USING btree (recipe_id) WHERE (recipe_id IS NOT NULL);
 CREATE UNIQUE INDEX idx_food_log_source ON public.food_log USING btree (user_id, source, source_id);
 CREATE INDEX idx_food_log_user_day ON public.food_log USING btree (user_id, day);
@@ -1402,6 +1449,7 @@ CREATE INDEX idx_scheduled_jobs_parameters ON public.scheduled_jobs USING gin (p
 CREATE INDEX idx_scheduled_jobs_user_id ON public.scheduled_jobs USING btree (user_id) WHERE (user_id IS NOT NULL);
 CREATE UNIQUE INDEX idx_sync_cursors_key ON public.sync_cursors USING btree (source, COALESCE(user_id, (0)::bigint));
 CREATE INDEX idx_sync_cursors_user ON public.sync_cursors USING btree (user_id) WHERE (user_id IS NOT NULL);
+CREATE INDEX idx_worker_heartbeats_last_seen ON public.worker_heartbeats USING btree (last_seen_at);
 CREATE TRIGGER trg_advisor_emails_updated_at BEFORE UPDATE ON public.advisor_emails FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_auto_meal_plans_updated_at BEFORE UPDATE ON public.auto_meal_plans FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_food_log_updated_at BEFORE UPDATE ON public.food_log FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
