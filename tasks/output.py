@@ -3,13 +3,18 @@
 Tables are for people (UTC times, short errors, ``yes``/``no``); ``--json``
 prints the whole row for scripts (ISO times, durations in seconds). Nothing
 here touches the database: :mod:`tasks.cli` passes in what the core returned.
+
+One printer, :func:`show`, driven by one table, ``VIEWS``: a result kind
+names the text a person sees and, where the row itself is not what a script
+wants, its JSON. A new kind of result is a new entry, not a new function.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,28 +80,32 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, default=_json_default, indent=2))
 
 
-def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+def to_json(value: Any) -> str:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    elif isinstance(value, list | tuple):
+        value = [
+            dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+            for v in value
+        ]
+    return json.dumps(value, default=_json_default, indent=2)
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     if not rows:
-        print("(none)")
-        return
+        return "(none)"
     cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines)
 
 
-def print_pairs(pairs: Sequence[tuple[str, Any]]) -> None:
-    width = max(len(k) for k, _ in pairs)
-    for key, value in pairs:
-        print(f"{key.ljust(width)}  {cell(value)}")
-
-
-def emit(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], as_json: bool) -> None:
-    if as_json:
-        print_json(list(rows))
-    else:
-        print_table(rows, columns)
+def pairs(items: Sequence[tuple[str, Any]]) -> str:
+    width = max(len(k) for k, _ in items)
+    return "\n".join(f"{key.ljust(width)}  {cell(value)}" for key, value in items)
 
 
 def _short(text: str | None, width: int = 60) -> str | None:
@@ -109,26 +118,29 @@ def _short(text: str | None, width: int = 60) -> str | None:
 # ------------------------------------------------------------------ db
 
 
-def print_migrations(
-    done: Sequence[Migration], *, as_json: bool, dry_run: bool, show_sql: bool, rollback: bool
-) -> None:
+def _migrations_text(
+    done: Sequence[Migration], *, dry_run: bool, show_sql: bool, rollback: bool
+) -> str:
     """What ``db migrate`` (``rollback=True``: ``db rollback``) did, or would do."""
-    if as_json:
-        print_json([{"version": f"{m.version:03d}", "name": m.name} for m in done])
-    elif not done:
-        print("nothing to roll back" if rollback else "up to date")
-    else:
-        verb = "rolled back" if rollback else "applied"
-        if dry_run:
-            verb = "would roll back" if rollback else "would apply"
-        for m in done:
-            print(f"{verb} {m.label}")
-            if show_sql:
-                print(m.down_sql if rollback else m.up_sql)
+    if not done:
+        return "nothing to roll back" if rollback else "up to date"
+    verb = "rolled back" if rollback else "applied"
+    if dry_run:
+        verb = "would roll back" if rollback else "would apply"
+    lines = []
+    for m in done:
+        lines.append(f"{verb} {m.label}")
+        if show_sql:
+            lines.append(m.down_sql if rollback else m.up_sql)
+    return "\n".join(lines)
 
 
-def print_migration_status(states: Sequence[MigrationStatus], *, as_json: bool) -> None:
-    rows = [
+def _migrations_json(done: Sequence[Migration], **_: Any) -> Any:
+    return [{"version": f"{m.version:03d}", "name": m.name} for m in done]
+
+
+def _status_rows(states: Sequence[MigrationStatus]) -> list[dict[str, Any]]:
+    return [
         {
             "version": f"{s.version:03d}",
             "name": s.name,
@@ -137,7 +149,6 @@ def print_migration_status(states: Sequence[MigrationStatus], *, as_json: bool) 
         }
         for s in states
     ]
-    emit(rows, ["version", "name", "state", "applied_at"], as_json)
 
 
 # ------------------------------------------------------------------ jobs
@@ -203,87 +214,38 @@ def _job_pairs(job: op.Job) -> list[tuple[str, Any]]:
     ]
 
 
-def print_jobs(jobs: Sequence[op.Job], *, as_json: bool) -> None:
-    if as_json:
-        print_json(list(jobs))
-    else:
-        print_table([_job_row(j) for j in jobs], JOB_COLUMNS)
-
-
-def print_job_detail(detail: op.JobDetail, *, as_json: bool) -> None:
-    if as_json:
-        print_json(detail)
-        return
-    print_pairs(
+def _job_detail_text(detail: op.JobDetail) -> str:
+    head = pairs(
         [
             *_job_pairs(detail.job),
             ("runs after", ", ".join(detail.runs_after) or "(none)"),
             ("then", ", ".join(detail.then) or "(none)"),
         ]
     )
-    print(f"\nlast {len(detail.executions)} executions:")
-    print_table(
+    runs = table(
         [_run_row(r) for r in detail.executions],
         ["id", "status", "trigger", "attempt", "started_at", "duration", "worker", "error"],
     )
+    return f"{head}\n\nlast {len(detail.executions)} executions:\n{runs}"
 
 
-def print_job_added(job: op.Job, *, as_json: bool) -> None:
-    if as_json:
-        print_json(job)
-        return
+def _job_added_text(job: op.Job) -> str:
     state = "enabled" if job.enabled else "disabled"
-    print(
+    return (
         f"added job {job.id} ({job.job_type}, "
         f"{describe_schedule(job.frequency_type, job.frequency_config)}, {state}); "
         f"next run {cell(job.scheduled_for)}"
     )
 
 
-def print_job_edited(job: op.Job, *, as_json: bool) -> None:
-    if as_json:
-        print_json(job)
-    else:
-        print(f"edited job {job.id}; next run {cell(job.scheduled_for)}")
+def _job_enabled_text(job: op.Job) -> str:
+    if job.enabled:
+        return f"enabled job {job.id}; next run {cell(job.scheduled_for)}"
+    return f"disabled job {job.id}; a run already queued or running finishes"
 
 
-def print_job_triggered(job: op.Job, *, as_json: bool) -> None:
-    if as_json:
-        print_json(job)
-    else:
-        print(f"triggered job {job.id}: due now, recorded as a manual run")
-
-
-def print_install_result(result: dict[str, Any], *, as_json: bool) -> None:
-    if as_json:
-        print_json(result)
-    else:
-        print(result["message"])
-
-
-def print_job_enabled(job: op.Job, *, as_json: bool) -> None:
-    if as_json:
-        print_json(job)
-    elif job.enabled:
-        print(f"enabled job {job.id}; next run {cell(job.scheduled_for)}")
-    else:
-        print(f"disabled job {job.id}; a run already queued or running finishes")
-
-
-def print_job_removed(removed: op.Removed, *, as_json: bool) -> None:
-    if as_json:
-        print_json(removed)
-    else:
-        print(f"removed job {removed.job.id} and {removed.executions} executions")
-
-
-def print_preview(preview: op.Preview, *, as_json: bool) -> None:
-    if as_json:
-        print_json(preview)
-        return
-    if preview.zone:
-        print(f"zone: {preview.zone}")
-    print_table(
+def _preview_text(preview: op.Preview) -> str:
+    fires = table(
         [
             {
                 "n": f.n,
@@ -295,6 +257,7 @@ def print_preview(preview: op.Preview, *, as_json: bool) -> None:
         ],
         ["n", "local", "utc", "note"],
     )
+    return f"zone: {preview.zone}\n{fires}" if preview.zone else fires
 
 
 # ------------------------------------------------------------------ runs
@@ -314,13 +277,6 @@ def _run_row(run: op.Execution) -> dict[str, Any]:
         "worker": run.worker,
         "error": _short(run.error_message),
     }
-
-
-def print_runs(runs: Sequence[op.Execution], *, as_json: bool) -> None:
-    if as_json:
-        print_json(list(runs))
-    else:
-        print_table([_run_row(r) for r in runs], RUN_COLUMNS)
 
 
 # ------------------------------------------------------------------ scheduler
@@ -346,14 +302,9 @@ def _beat_text(beat: op.BeatLock) -> str:
     return f"unknown ({beat.detail})"
 
 
-def print_scheduler_status(status: op.SchedulerStatus, *, as_json: bool) -> None:
-    if as_json:
-        data = dataclasses.asdict(status)
-        data["active"] = status.active
-        print_json(data)
-        return
+def _status_text(status: op.SchedulerStatus) -> str:
     lag = "" if status.oldest_due_lag is None else f", oldest due {cell(status.oldest_due_lag)} ago"
-    print_pairs(
+    return pairs(
         [
             *_config_pairs(status.config)[:1],
             (
@@ -371,19 +322,70 @@ def print_scheduler_status(status: op.SchedulerStatus, *, as_json: bool) -> None
     )
 
 
-def print_scheduler_enabled(config: op.SchedulerConfig, *, as_json: bool) -> None:
-    if as_json:
-        print_json(config)
-    elif config.enabled:
-        print("scheduler resumed: dispatch starts at once")
-    else:
-        print("scheduler paused: no new dispatch; queued and running jobs finish")
+def _status_json(status: op.SchedulerStatus) -> Any:
+    data = dataclasses.asdict(status)
+    data["active"] = status.active
+    return data
 
 
-def print_config_update(update: op.ConfigUpdate, *, as_json: bool, new_zone: bool) -> None:
-    if as_json:
-        print_json(update)
-        return
-    print_pairs(_config_pairs(update.config))
+def _config_update_text(update: op.ConfigUpdate, *, new_zone: bool) -> str:
+    text = pairs(_config_pairs(update.config))
     if new_zone:
-        print(f"rescheduled {update.rescheduled} pending daily/weekly jobs to the new zone")
+        text += f"\nrescheduled {update.rescheduled} pending daily/weekly jobs to the new zone"
+    return text
+
+
+# ------------------------------------------------------------------ the table
+
+
+@dataclass(frozen=True)
+class View:
+    """How one kind of result prints: ``text`` for people, ``json`` for ``--json``.
+
+    Both take the result and the options given to :func:`show`; ``json``
+    defaults to the result itself (a frozen row, or a list of them).
+    """
+
+    text: Callable[..., str]
+    json: Callable[..., Any] | None = None
+
+
+def _rows(row: Callable[[Any], Mapping[str, Any]], columns: Sequence[str]) -> Callable[..., str]:
+    return lambda items: table([row(i) for i in items], columns)
+
+
+VIEWS: dict[str, View] = {
+    "migrations": View(_migrations_text, _migrations_json),
+    "migration_status": View(
+        lambda states: table(_status_rows(states), ["version", "name", "state", "applied_at"]),
+        _status_rows,
+    ),
+    "jobs": View(_rows(_job_row, JOB_COLUMNS)),
+    "job_detail": View(_job_detail_text),
+    "job_added": View(_job_added_text),
+    "job_edited": View(lambda job: f"edited job {job.id}; next run {cell(job.scheduled_for)}"),
+    "job_triggered": View(lambda job: f"triggered job {job.id}: due now, recorded as a manual run"),
+    "job_enabled": View(_job_enabled_text),
+    "job_removed": View(lambda r: f"removed job {r.job.id} and {r.executions} executions"),
+    "install_result": View(lambda result: result["message"]),
+    "preview": View(_preview_text),
+    "runs": View(_rows(_run_row, RUN_COLUMNS)),
+    "scheduler_status": View(_status_text, _status_json),
+    "scheduler_enabled": View(
+        lambda config: (
+            "scheduler resumed: dispatch starts at once"
+            if config.enabled
+            else "scheduler paused: no new dispatch; queued and running jobs finish"
+        )
+    ),
+    "config_update": View(_config_update_text, lambda update, **_: update),
+}
+
+
+def show(kind: str, value: Any, *, as_json: bool, **options: Any) -> None:
+    """Print ``value``, a result of kind ``kind`` (a key of ``VIEWS``)."""
+    view = VIEWS[kind]
+    if as_json:
+        print(to_json(value if view.json is None else view.json(value, **options)))
+    else:
+        print(view.text(value, **options))
