@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, RedBeatScheduler, get_redis
 from redis.exceptions import LockError, RedisError
 
-from tasks.celery_app import TASK_NAME, Runtime
+from tasks.celery_app import TASK_NAME, Runtime, preflight_beat
 from tasks.errors import DatabaseUnavailable, TasksError
 from tasks.ids import BROKER_PRIORITY
 from tasks.models import ClaimedJob
@@ -75,6 +75,9 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
         runtime: Runtime = app.meal_runtime
+        # Before redbeat's setup, which needs Redis: a start that cannot work
+        # is one line naming the variable, not pages of traceback.
+        preflight_beat(runtime)
         self.runtime = runtime
         self.settings = runtime.settings
         self.producer = Producer(runtime.db, self.publish, runtime.settings.claim_batch)

@@ -16,7 +16,9 @@ from typing import Any
 from celery import Celery, signals
 from kombu.transport import redis as kombu_redis
 
+from tasks import preflight
 from tasks.db import Database
+from tasks.errors import ConfigError
 from tasks.execution import Attempt, run
 from tasks.handlers import load_handler_modules
 from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
@@ -188,9 +190,29 @@ def get_app() -> Celery:
     """The app of ``celery -A tasks``, built once from the environment."""
     global _default  # noqa: PLW0603 - one app per process, built on first use
     if _default is None:
-        _default = create_app(Settings.from_env())
+        try:
+            _default = create_app(Settings.from_env())
+        except ConfigError as exc:
+            raise preflight.refuse(exc) from exc
         _default.set_current()
     return _default
+
+
+@signals.worker_init.connect  # type: ignore[untyped-decorator]
+def _check_worker(sender: Any, **_: Any) -> None:
+    runtime: Runtime = sender.app.meal_runtime
+    try:
+        preflight.check_worker(runtime.settings, runtime.db)
+    except ConfigError as exc:
+        raise preflight.refuse(exc) from exc
+
+
+def preflight_beat(runtime: Runtime) -> None:
+    """Called by the beat's scheduler before redbeat connects (see tasks.preflight)."""
+    try:
+        preflight.check_beat(runtime.settings, runtime.db)
+    except ConfigError as exc:
+        raise preflight.refuse(exc) from exc
 
 
 @signals.after_setup_logger.connect  # type: ignore[untyped-decorator]

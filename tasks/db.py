@@ -24,6 +24,7 @@ import os
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import psycopg.errors as pgerr
@@ -31,14 +32,17 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tasks.errors import (
+    ConfigError,
     Conflict,
     DatabaseError,
     DatabaseUnavailable,
     InvalidInput,
     InvalidTransition,
     NotFound,
+    NotMigrated,
     TasksError,
 )
+from tasks.logs import safe_url
 from tasks.sql import Query, queries
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,8 @@ Row = dict[str, Any]
 _ERROR_MAP: tuple[tuple[type[BaseException], type[DatabaseError]], ...] = (
     (PoolTimeout, DatabaseUnavailable),
     (pgerr.NoDataFound, NotFound),
+    (pgerr.UndefinedTable, NotMigrated),
+    (pgerr.UndefinedFunction, NotMigrated),
     (pgerr.RaiseException, InvalidTransition),
     (pgerr.UniqueViolation, Conflict),
     (pgerr.InvalidParameterValue, InvalidInput),
@@ -74,8 +80,61 @@ def _message(exc: BaseException) -> str:
 def map_error(exc: BaseException) -> TasksError:
     for source, target in _ERROR_MAP:
         if isinstance(exc, source):
+            if target is NotMigrated:
+                return NotMigrated(f"{_message(exc)}; {NotMigrated()}")
             return target(_message(exc))
     return DatabaseError(_message(exc))
+
+
+#: What libpq says when the server answered and refused us: waiting cannot help.
+_REFUSED = (
+    "password authentication failed",
+    "no password supplied",
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "failed to resolve host",
+    "not permitted to log in",
+)
+CONNECT_TIMEOUT = 5  # seconds; libpq's own default is to wait for the OS
+
+
+def connect_error(url: str, exc: psycopg.Error) -> TasksError:
+    """A connection failure as one line with its cause and never the password.
+
+    A cause no retry can fix (a bad URL, a wrong password, a missing role or
+    database, an unknown host) is a :class:`ConfigError`; anything else (a
+    closed port, a server starting up) is :class:`DatabaseUnavailable`.
+    """
+    where = safe_url(url)
+    if isinstance(exc, psycopg.ProgrammingError):
+        # libpq could not parse the URL; its message quotes the bad token,
+        # which may be the password.
+        reason = str(exc).split(":", 1)[0].strip()
+        hint = " (write a '%' in the password as %25)" if "percent" in reason else ""
+        return ConfigError(f"DATABASE_URL is not a valid Postgres URL: {reason}{hint}")
+    text = str(exc)
+    text = text.split("FATAL:", 1)[1] if "FATAL:" in text else text.rsplit("failed: ", 1)[-1]
+    reason = _scrub(text.strip().splitlines()[0].strip() if text.strip() else repr(exc), url)
+    if any(marker in reason for marker in _REFUSED):
+        return ConfigError(f"cannot connect to Postgres at {where}: {reason} (check DATABASE_URL)")
+    return DatabaseUnavailable(f"cannot connect to Postgres at {where}: {reason}")
+
+
+def _scrub(text: str, url: str) -> str:
+    password = urlsplit(url).password
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(str(secret), "***")
+    return text
+
+
+def _connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """One connection, now, or the reason in one line (see :func:`connect_error`)."""
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, **kwargs)
+    except psycopg.Error as exc:
+        raise connect_error(url, exc) from exc
 
 
 @contextlib.contextmanager
@@ -127,18 +186,40 @@ class Session:
 class Database:
     """A lazily opened, fork-aware connection pool plus named-query helpers."""
 
-    def __init__(self, url: str, max_size: int = 4, application_name: str = "meal-scheduler"):
+    def __init__(
+        self,
+        url: str,
+        max_size: int = 4,
+        application_name: str = "meal-scheduler",
+        *,
+        fail_fast: bool = False,
+    ):
+        """``fail_fast``: connect once before the pool opens, so a command that
+        cannot connect says why at once instead of after the pool's timeout."""
         self._url = url
         self._max_size = max_size
         self._application_name = application_name
+        self._fail_fast = fail_fast
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._pid = 0
         self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Connect once, now: :func:`connect_error` says why when that fails."""
+        _connect(self._url, application_name=self._application_name).close()
+
+    def require_schema(self) -> None:
+        """Raise :class:`NotMigrated` unless the scheduler's tables are there."""
+        row = self.one("scheduler_present")
+        if row is None or not row["present"]:
+            raise NotMigrated()
 
     def _open(self) -> ConnectionPool[psycopg.Connection[Row]]:
         with self._lock:
             if self._pool is not None and self._pid == os.getpid():
                 return self._pool
+            if self._fail_fast and self._pool is None:
+                self.check()
             # After a fork the inherited pool shares sockets with the parent:
             # drop it without closing (closing would talk on the parent's sockets).
             pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
@@ -188,13 +269,12 @@ class Database:
     @contextlib.contextmanager
     def direct(self, autocommit: bool = True) -> Iterator[Session]:
         """A connection outside the pool (migrations hold session-level locks)."""
-        with wrap_errors():
-            conn = psycopg.connect(
-                self._url,
-                autocommit=autocommit,
-                row_factory=dict_row,
-                application_name=self._application_name,
-            )
+        conn = _connect(
+            self._url,
+            autocommit=autocommit,
+            row_factory=dict_row,
+            application_name=self._application_name,
+        )
         try:
             yield Session(conn)
         finally:

@@ -8,6 +8,7 @@
     │  ├─ DatabaseUnavailable   cannot reach Postgres (retry later)
     │  ├─ InvalidInput          Postgres refused a value (names the field)
     │  ├─ NotFound              the job or row does not exist
+    │  ├─ NotMigrated           the schema is missing or behind the code
     │  ├─ Conflict              a unique constraint was violated
     │  └─ InvalidTransition     our functions refused a state change
     ├─ MigrationError
@@ -46,6 +47,10 @@ class InvalidInput(DatabaseError):
 
 class NotFound(DatabaseError):
     """No such row."""
+
+
+class NotMigrated(DatabaseError):
+    """the database is not migrated: run `python -m tasks db migrate`"""
 
 
 class Conflict(DatabaseError):

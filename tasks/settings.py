@@ -10,11 +10,14 @@ is never mistaken for "unset").
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tasks.errors import ConfigError
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 ENV_DOC: dict[str, str] = {
     "DATABASE_URL": "Postgres URL, postgresql://user:pass@host:5432/db (required)",
@@ -80,6 +83,12 @@ def _url(
     scheme = urlsplit(raw).scheme
     if scheme not in schemes:
         raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}")
+    if _BAD_PERCENT.search(raw):
+        # Never echo the value: the bad escape is usually in the password.
+        raise ConfigError(
+            f"{name} has a '%' that is not followed by two hex digits "
+            "(write a '%' in the password as %25)"
+        )
     return raw
 
 

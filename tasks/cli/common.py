@@ -30,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def database(settings: Settings) -> Database:
-    return Database(settings.database_url, 1, "meal-scheduler-cli")
+    return Database(settings.database_url, 1, "meal-scheduler-cli", fail_fast=True)
 
 
 def json_arg(args: argparse.Namespace, attr: str, flag: str) -> Any:
