@@ -279,6 +279,31 @@ def _run_row(run: op.Execution) -> dict[str, Any]:
     }
 
 
+def _run_text(run: op.Execution) -> str:
+    took = None if run.duration_ms is None else timedelta(milliseconds=run.duration_ms)
+    head = pairs(
+        [
+            ("id", run.id),
+            ("job", run.job_id),
+            ("type", run.job_type),
+            ("status", run.status),
+            ("trigger", run.trigger_type),
+            ("attempt", run.attempt_number),
+            ("parent job", run.parent_job_id),
+            ("started at", run.started_at),
+            ("completed at", run.completed_at),
+            ("duration", took),
+            ("worker", run.worker),
+            ("lease expires", run.lease_expires_at if run.status == "running" else None),
+        ]
+    )
+    if run.error_message is not None:
+        head += f"\n\nerror:\n{run.error_message}"
+    if run.output is not None:
+        head += "\n\noutput:\n" + json.dumps(run.output, indent=2, default=str)
+    return head
+
+
 # ------------------------------------------------------------------ scheduler
 
 
@@ -370,6 +395,7 @@ VIEWS: dict[str, View] = {
     "install_result": View(lambda result: result["message"]),
     "preview": View(_preview_text),
     "runs": View(_rows(_run_row, RUN_COLUMNS)),
+    "run": View(_run_text),
     "scheduler_status": View(_status_text, _status_json),
     "scheduler_enabled": View(
         lambda config: (

@@ -24,6 +24,11 @@ def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    output.show("run", op.get_run(database(settings), args.execution_id), as_json=args.json)
+    return 0
+
+
 def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     runs = group(groups, "runs", "execution history")
     p = runs.add_parser("list", parents=[common], help="executions, newest first")
@@ -32,3 +37,6 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     p.add_argument("--since", metavar="ISO_TIME|24h", help="an ISO time, or 90m, 24h, 7d ago")
     p.add_argument("--limit", type=positive_int, default=50)
     p.set_defaults(handler=cmd_runs_list)
+    p = runs.add_parser("show", parents=[common], help="one execution, with its output or error")
+    p.add_argument("execution_id", metavar="ID", type=positive_int)
+    p.set_defaults(handler=cmd_runs_show)

@@ -5,7 +5,7 @@ Every function takes a :class:`~tasks.db.Database` and returns frozen rows
 only check what needs no database and decide which rows to touch.
 
 Modules: ``jobs`` (list/show/add/edit/trigger/enable/remove), ``runs``
-(execution history), ``preview`` (``jobs next``), ``scheduler`` (status,
+(execution history: list, show), ``preview`` (``jobs next``), ``scheduler`` (status,
 pause/resume, settings, the Redis beat-lock read), ``parsing`` (JSON, ISO
 times, durations) and ``rows``. Import from here: ``from tasks import operator``.
 """
@@ -39,7 +39,7 @@ from tasks.operator.rows import (
     SchedulerConfig,
     SchedulerStatus,
 )
-from tasks.operator.runs import list_runs
+from tasks.operator.runs import get_run, list_runs
 from tasks.operator.scheduler import (
     ConfigChanges,
     get_scheduler_config,
@@ -69,6 +69,7 @@ __all__ = [
     "edit_job",
     "format_offset",
     "get_job",
+    "get_run",
     "get_scheduler_config",
     "list_jobs",
     "list_runs",

@@ -1,10 +1,11 @@
-"""Execution history as an operator reads it (``runs list``)."""
+"""Execution history as an operator reads it (``runs list``, ``runs show``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from tasks.db import Database
+from tasks.errors import NotFound
 from tasks.ids import ExecutionStatus
 from tasks.operator.jobs import job_not_found
 from tasks.operator.parsing import resolve_instant
@@ -35,3 +36,11 @@ def list_runs(
         limit=limit,
     )
     return [execution_from_row(r) for r in rows]
+
+
+def get_run(db: Database, execution_id: int) -> Execution:
+    """One execution, with its output (a completed run) or its error."""
+    row = db.one("get_run", execution_id=execution_id)
+    if row is None:
+        raise NotFound(f"no execution {execution_id} (see python -m tasks runs list)")
+    return execution_from_row(row)

@@ -223,6 +223,16 @@ WHERE (%(job_id)s::text IS NULL OR e.job_id = %(job_id)s::text)
 ORDER BY e.started_at DESC, e.id DESC
 LIMIT %(limit)s;
 
+-- name: get_run :one
+-- One execution with its whole output and error (runs show).
+SELECT e.id, e.job_id, j.job_type, e.status::text AS status,
+       e.trigger_type::text AS trigger_type, e.attempt_number, e.parent_job_id,
+       e.started_at, e.completed_at, e.duration_ms, e.worker, e.error_message, e.output,
+       e.lease_expires_at
+FROM job_executions e
+JOIN scheduled_jobs j ON j.id = e.job_id
+WHERE e.id = %(execution_id)s;
+
 -- ---------------------------------------------------------------- scheduler
 
 -- name: get_scheduler_config :one

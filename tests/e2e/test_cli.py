@@ -161,6 +161,19 @@ def test_job_lifecycle(db_url: str, db: Conn) -> None:
     ]
     table = run(env, "runs", "list", "--status", "failed", "--limit", "5")
     assert "weekly-gen" in table.out and "tandoor timed out" in table.out
+    # runs show: the whole error and the output (written here as a handler's would be).
+    db.execute(
+        """UPDATE job_executions SET output = '{"note": "partial", "days": 7}' WHERE id = %s""",
+        (start["execution_id"],),
+    )
+    shown = run(env, "runs", "show", str(start["execution_id"]))
+    assert shown.code == 0, shown
+    assert "error:\ntandoor timed out" in shown.out
+    assert '"note": "partial"' in shown.out.split("output:", 1)[1]
+    one = run(env, "runs", "show", str(start["execution_id"]), "--json").json()
+    assert one["output"] == {"note": "partial", "days": 7} and one["status"] == "failed"
+    missing = run(env, "runs", "show", "987654")
+    assert missing.code == 2 and "no execution 987654" in missing.err
 
     no_yes = run(env, "jobs", "remove", "weekly-gen")
     assert no_yes.code == 2 and "--yes" in no_yes.err
