@@ -50,6 +50,7 @@ from tasks.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = ".dev-data"
+ENV_FILE = "dev.env"  # the running stack's URLs, for other terminals; removed on stop
 
 
 def start_demo(settings: Settings, stopping: threading.Event) -> None:
@@ -96,12 +97,13 @@ def start(stack: Stack) -> Settings | None:
     if servers.pg_root is not None or servers.redis_root is not None:
         stack.claim_data_dir()
         # The URLs of this run, for other terminals: `set -a; . .dev-data/dev.env`.
-        env_file = stack.data_dir / "dev.env"
+        env_file = stack.data_dir / ENV_FILE
         env_file.touch(mode=0o600)
         env_file.write_text(
             f"DATABASE_URL={settings.database_url}\nREDIS_URL={settings.redis_url}\n",
             encoding="utf-8",
         )
+        stack.env_file = env_file
     log.info(
         "using servers",
         extra={
@@ -167,3 +169,7 @@ def main(data_dir: str | None, demo: bool) -> int:
             return 1
         finally:
             stack.stop()
+            # The URLs die with the stack: a dev.env sourced later would
+            # point every command at closed ports.
+            if stack.env_file is not None:
+                stack.env_file.unlink(missing_ok=True)

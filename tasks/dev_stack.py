@@ -79,6 +79,7 @@ class Stack:
         self.stopping = threading.Event()
         self.hurry = threading.Event()
         self._lock_file: IO[str] | None = None
+        self.env_file: Path | None = None  # written once the data folder is ours
 
     # ------------------------------------------------------------ signals
 

@@ -198,6 +198,7 @@ def test_dev_runs_on_embedded_servers_and_stops_cleanly(tmp_path: Path) -> None:
         assert still_running(started) == {}, dev.output()
         assert processes_using(dev.data_dir) == []
         assert "dev stack stopped" in dev.output()
+        assert not (dev.data_dir / "dev.env").exists()  # its URLs died with the stack
     finally:
         dev.kill()
 
