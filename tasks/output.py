@@ -174,6 +174,17 @@ def describe_schedule(frequency_type: str, config: Mapping[str, Any]) -> str:
     return frequency_type
 
 
+def next_run(job: op.Job) -> datetime | None:
+    """When the job runs next: none for a ``once`` job that has finished."""
+    if job.frequency_type == "once" and job.status in ("completed", "failed"):
+        return None
+    return job.scheduled_for
+
+
+def _next(job: op.Job) -> str:
+    return cell(next_run(job)) or "none"
+
+
 def _job_row(job: op.Job) -> dict[str, Any]:
     return {
         "id": job.id,
@@ -182,7 +193,7 @@ def _job_row(job: op.Job) -> dict[str, Any]:
         "priority": job.priority,
         "status": job.status,
         "enabled": job.enabled,
-        "next_run": job.scheduled_for,
+        "next_run": next_run(job),
         "errors": job.error_count,
         "user": job.user_id,
     }
@@ -198,7 +209,7 @@ def _job_pairs(job: op.Job) -> list[tuple[str, Any]]:
         ("priority", job.priority),
         ("status", job.status),
         ("enabled", job.enabled),
-        ("next run", job.scheduled_for),
+        ("next run", next_run(job) or "none"),
         ("next trigger", job.next_trigger),
         ("occurrence", job.occurrence_at),
         ("user", job.user_id),
@@ -234,13 +245,23 @@ def _job_added_text(job: op.Job) -> str:
     return (
         f"added job {job.id} ({job.job_type}, "
         f"{describe_schedule(job.frequency_type, job.frequency_config)}, {state}); "
-        f"next run {cell(job.scheduled_for)}"
+        f"next run {_next(job)}"
     )
+
+
+def _job_triggered_text(job: op.Job, *, paused: bool) -> str:
+    text = f"triggered job {job.id}: due now, recorded as a manual run"
+    if paused:
+        text += (
+            "\nthe scheduler is paused: it runs once dispatch resumes "
+            "(python -m tasks scheduler resume)"
+        )
+    return text
 
 
 def _job_enabled_text(job: op.Job) -> str:
     if job.enabled:
-        return f"enabled job {job.id}; next run {cell(job.scheduled_for)}"
+        return f"enabled job {job.id}; next run {_next(job)}"
     return f"disabled job {job.id}; a run already queued or running finishes"
 
 
@@ -388,8 +409,8 @@ VIEWS: dict[str, View] = {
     "jobs": View(_rows(_job_row, JOB_COLUMNS)),
     "job_detail": View(_job_detail_text),
     "job_added": View(_job_added_text),
-    "job_edited": View(lambda job: f"edited job {job.id}; next run {cell(job.scheduled_for)}"),
-    "job_triggered": View(lambda job: f"triggered job {job.id}: due now, recorded as a manual run"),
+    "job_edited": View(lambda job: f"edited job {job.id}; next run {_next(job)}"),
+    "job_triggered": View(_job_triggered_text, lambda job, **_: job),
     "job_enabled": View(_job_enabled_text),
     "job_removed": View(lambda r: f"removed job {r.job.id} and {r.executions} executions"),
     "install_result": View(lambda result: result["message"]),

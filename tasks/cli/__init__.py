@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tasks.cli import db, dev, jobs, runs, scheduler
-from tasks.cli.common import Groups, Handler, Parser
+from tasks.cli.common import Groups, Handler, Parser, label_commands, plain
 from tasks.errors import ConfigError, InvalidInput, NotFound, TasksError
 from tasks.settings import Settings
 
@@ -39,12 +39,13 @@ GROUPS: tuple[Callable[[Groups, argparse.ArgumentParser], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="meal-scheduler", description=__doc__.splitlines()[0])
+    parser = Parser(prog="meal-scheduler", description=plain(__doc__.splitlines()[0]))
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     for register in GROUPS:
         register(groups, common)
+    label_commands(parser)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -22,11 +22,44 @@ TIME_HELP = "ISO time; without an offset it is wall-clock time in the job's zone
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: argument --priority: invalid choice ...``)."""
+    """argparse with one-line errors (``error: argument --priority: invalid choice ...``).
+
+    An error points to the help of the command it is about, also for words
+    argparse leaves over (``scheduler set timezone X``), which it would
+    otherwise report against the top-level parser.
+    """
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(parsed, "command_prog", self.prog)
+            print(
+                f"error: unrecognized arguments: {' '.join(extras)}; options start with -- "
+                f"(see {prog} --help)",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        return parsed
+
+
+def label_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every command's namespace its ``prog``, for errors about left-over words."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(command_prog=sub.prog)
+                label_commands(sub)
+
+
+def plain(text: str) -> str:
+    """Docstring markup (````code````) as help text shows it: without the backticks."""
+    return text.replace("``", "")
 
 
 def database(settings: Settings) -> Database:

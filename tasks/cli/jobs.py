@@ -63,6 +63,7 @@ def cmd_jobs_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_jobs_edit(args: argparse.Namespace, settings: Settings) -> int:
     changes = op.JobChanges(
+        frequency_type=args.frequency,
         config=json_arg(args, "config", "--config"),
         priority=args.priority,
         parameters=json_arg(args, "params", "--params"),
@@ -70,15 +71,19 @@ def cmd_jobs_edit(args: argparse.Namespace, settings: Settings) -> int:
         max_retries=args.max_retries,
         timeout_seconds=args.timeout,
     )
-    require_changes(changes, "--config, --priority, --params, --at, --max-retries or --timeout")
+    require_changes(
+        changes, "--frequency, --config, --priority, --params, --at, --max-retries or --timeout"
+    )
     job = op.edit_job(database(settings), args.job_id, changes)
     output.show("job_edited", job, as_json=args.json)
     return 0
 
 
 def cmd_jobs_trigger(args: argparse.Namespace, settings: Settings) -> int:
-    job = op.trigger_job(database(settings), args.job_id)
-    output.show("job_triggered", job, as_json=args.json)
+    db = database(settings)
+    job = op.trigger_job(db, args.job_id)
+    paused = not op.get_scheduler_config(db).enabled
+    output.show("job_triggered", job, as_json=args.json, paused=paused)
     return 0
 
 
@@ -168,6 +173,9 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:  # noqa: 
 
     p = jobs.add_parser("edit", parents=[common], help="change a job")
     p.add_argument("job_id", metavar="ID")
+    p.add_argument(
+        "--frequency", choices=FREQUENCY_TYPES, help="new frequency type (give --config with it)"
+    )
     p.add_argument("--config", metavar="JSON", help="new frequency config (moves a pending run)")
     p.add_argument("--priority", choices=PRIORITIES)
     p.add_argument("--params", metavar="JSON")

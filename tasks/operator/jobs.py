@@ -134,6 +134,7 @@ def add_job(db: Database, spec: NewJob, now: datetime | None = None) -> Job:
 class JobChanges:
     """None leaves a field as it is."""
 
+    frequency_type: FrequencyType | None = None
     config: Any = None
     priority: Priority | None = None
     parameters: Any = None
@@ -155,13 +156,16 @@ def edit_job(db: Database, job_id: str, changes: JobChanges, now: datetime | Non
             raise InvalidTransition(
                 f'job "{job_id}" is {job.status}: only a pending job can be given a new time'
             )
+        frequency = job.frequency_type if changes.frequency_type is None else changes.frequency_type
+        new_schedule = changes.config is not None or changes.frequency_type is not None
         reschedule = changes.at is not None or (
-            changes.config is not None and job.status == "pending" and job.frequency_type != "once"
+            new_schedule and job.status == "pending" and frequency != "once"
         )
         config = job.frequency_config if changes.config is None else changes.config
         row = tx.one(
             "edit_job",
             job_id=job_id,
+            frequency_type=changes.frequency_type,
             config=to_json(changes.config),
             priority=changes.priority,
             parameters=to_json(changes.parameters),

@@ -79,7 +79,8 @@ VALUES (%(parent_job_id)s::text, %(child_job_id)s::text);
 -- the (new) config after now. A reschedule is a regular occurrence again: a
 -- pending retry or manual run it replaces is dropped.
 UPDATE scheduled_jobs AS j
-SET frequency_config = coalesce(%(config)s::jsonb, j.frequency_config),
+SET frequency_type   = coalesce(%(frequency_type)s::text::frequency_type, j.frequency_type),
+    frequency_config = coalesce(%(config)s::jsonb, j.frequency_config),
     priority         = coalesce(%(priority)s::text::job_priority, j.priority),
     parameters       = coalesce(%(parameters)s::jsonb, j.parameters),
     max_retries      = coalesce(%(max_retries)s::integer, j.max_retries),
@@ -92,7 +93,7 @@ FROM (
     SELECT CASE
         WHEN NOT %(reschedule)s::boolean THEN o.scheduled_for
         WHEN %(scheduled_for)s::timestamptz IS NOT NULL THEN %(scheduled_for)s::timestamptz
-        ELSE calculate_next_schedule(o.frequency_type::text,
+        ELSE calculate_next_schedule(coalesce(%(frequency_type)s::text, o.frequency_type::text),
                                      coalesce(%(config)s::jsonb, o.frequency_config),
                                      coalesce(%(now)s::timestamptz, now()))
     END AS next_at

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -329,3 +330,51 @@ def test_install_defaults_is_idempotent(db_url: str, db: Conn) -> None:
     assert "nothing changed" in again.out
     ids = {r["id"] for r in db.execute("SELECT id FROM scheduled_jobs").fetchall()}
     assert {"auto_sync:system", "weekly_generation:user:1"} <= ids
+
+
+def test_operator_papercuts(db_url: str, db: Conn) -> None:
+    env = environment(db_url)
+    # Left-over words point to the command's own help, not the top level.
+    words = run(env, "scheduler", "set", "timezone", "Europe/Berlin")
+    assert words.code == 2 and "(see meal-scheduler scheduler set --help)" in words.err, words
+    assert "``" not in run(env, "--help").out
+
+    # A frequency can be changed; the config is checked against the new type.
+    assert run(env, "jobs", "add", "o1", "--type", "auto_sync", "--frequency", "once").code == 0
+    daily = run(
+        env,
+        "jobs",
+        "edit",
+        "o1",
+        "--frequency",
+        "daily",
+        "--config",
+        '{"hour": 7, "minute": 0}',
+        "--json",
+    ).json()
+    assert daily["frequency_type"] == "daily"
+    assert datetime.fromisoformat(daily["scheduled_for"]).hour == 7
+    weekly = run(env, "jobs", "edit", "o1", "--frequency", "weekly")
+    assert weekly.code == 2 and "frequency_config.day" in weekly.err, weekly
+
+    # A trigger while paused says when it will run.
+    assert run(env, "scheduler", "pause").code == 0
+    paused = run(env, "jobs", "trigger", "o1")
+    assert paused.code == 0 and "the scheduler is paused" in paused.out, paused
+    assert run(env, "scheduler", "resume").code == 0
+    assert "paused" not in run(env, "jobs", "trigger", "o1").out
+
+    # A once job that completed has no next run.
+    assert run(env, "jobs", "add", "o2", "--type", "auto_sync", "--frequency", "once").code == 0
+    claimed = db.execute("SELECT job_id, dispatch_id FROM claim_due_jobs_v1(10, now())").fetchall()
+    dispatch = {r["job_id"]: r["dispatch_id"] for r in claimed}["o2"]
+    start = db.execute(
+        "SELECT execution_id FROM start_execution_v1('o2', %s, 'w1', 't2', 30, now())", (dispatch,)
+    ).fetchone()
+    assert start is not None
+    db.execute("SELECT complete_execution_v1(%s, '{}'::jsonb, now())", (start["execution_id"],))
+    assert job(db, "o2")["status"] == "completed"
+    shown = run(env, "jobs", "show", "o2").out
+    assert re.search(r"^next run\s+none$", shown, re.MULTILINE), shown
+    line = next(x for x in run(env, "jobs", "list").out.splitlines() if x.startswith("o2 "))
+    assert "Z" not in line.split("completed", 1)[1], line  # no time in NEXT_RUN
