@@ -1,0 +1,43 @@
+"""A released migration never changes: its checksum is pinned here.
+
+``db migrate`` refuses to run against a database where an applied file's
+sha256 differs from the file (ChecksumMismatch), so editing a released
+file breaks every database migrated before the edit. This test makes the
+edit fail in CI instead. A change to the schema comes as a new numbered
+file (with ``_v2`` functions beside the old ones where a signature
+changes; see docs/migration_guide.md).
+
+Releasing a migration: add its line to ``RELEASED`` (``python -c "from
+tasks.migrate import discover; [print(m.version, m.sha256) for m in
+discover()]"`` prints them). Files above the highest pinned version are
+unreleased work and may still change.
+"""
+
+from __future__ import annotations
+
+from tasks.migrate import discover
+
+RELEASED: dict[tuple[int, str], str] = {
+    (0, "app_prerequisites"): "7d6dddc5f2db01bc3b0d35b32aac36b3f3268764d0295ec974e99cf3072ae140",
+    (1, "initial_schema"): "2703d1bc475bbfc3d86dda0e4a2c167a601f7e921838f179269cb5ad64394e3e",
+    (2, "bridge"): "26e69802fafc47b23eb63486a84f4ef82b92d1e3da0bd781db646c3c32c76ee2",
+    (3, "meal_planner"): "477a25fe231a55e860ef58bd8b5716e1c968128cea1a2657fb3577c9c4e207cd",
+    (4, "roles"): "c6eedf4429ae73c4f947fabe44083989e489f0056643277fdfd5e695e4d57520",
+    (5, "workers"): "50dd9e394b5ffbba14213d585a177e7a9784ed61de23910e2c6b727860a12c6b",
+}
+
+
+def test_released_migrations_never_change() -> None:
+    found = {(m.version, m.name): m.sha256 for m in discover()}
+    for key, sha256 in RELEASED.items():
+        assert key in found, f"released migration {key} was renamed or removed"
+        assert found[key] == sha256, (
+            f"released migration {key[0]:03d}_{key[1]} was edited; restore it and put the "
+            "change in a new numbered file"
+        )
+
+
+def test_no_migration_is_inserted_below_a_released_one() -> None:
+    newest = max(version for version, _ in RELEASED)
+    unpinned = [(m.version, m.name) for m in discover() if (m.version, m.name) not in RELEASED]
+    assert all(version > newest for version, _ in unpinned), unpinned
