@@ -25,7 +25,7 @@ from importlib.resources.abc import Traversable
 from typing import Literal
 
 from tasks.db import Database, Session
-from tasks.errors import ChecksumMismatch, MigrationError
+from tasks.errors import ChecksumMismatch, DatabaseError, DatabaseUnavailable, MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,16 @@ def migrate(
                     log.info(
                         "applying migration", extra={"action": "migrate", "version": m.version}
                     )
-                    with session.transaction():
-                        session.script(m.up_sql)
-                        session.exec(
-                            "record_migration", version=m.version, name=m.name, sha256=m.sha256
-                        )
+                    try:
+                        with session.transaction():
+                            session.script(m.up_sql)
+                            session.exec(
+                                "record_migration", version=m.version, name=m.name, sha256=m.sha256
+                            )
+                    except DatabaseUnavailable:
+                        raise  # not the file's fault: retry once Postgres is back
+                    except DatabaseError as exc:
+                        raise MigrationError(f"migration {m.label} failed: {exc}") from exc
                 done.append(m)
         finally:
             session.exec("unlock_migrations")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -44,23 +45,34 @@ def insert_job(
     priority: str = "medium",
     params: Mapping[str, Any] | None = None,
     due: str = "now()",
+    scheduled_for: datetime | None = None,
     max_retries: int | None = None,
     enabled: bool = True,
+    **columns: Any,
 ) -> None:
+    """One scheduled_jobs row: due at ``scheduled_for``, else at the SQL expression ``due``.
+
+    ``columns`` sets any other column (``user_id=7``, ``status="running"``).
+    """
+    row: dict[str, Any] = {
+        "id": job_id,
+        "job_type": job_type,
+        "frequency_type": frequency,
+        "frequency_config": Jsonb(dict(config or {})),
+        "priority": priority,
+        "parameters": Jsonb(dict(params or {})),
+        "max_retries": max_retries,
+        "enabled": enabled,
+        **columns,
+    }
+    names = [*row, "scheduled_for"]
+    values = ["%s"] * len(row)
+    # due is a fixed SQL expression written in the test, never data.
+    values.append("%s" if scheduled_for is not None else due)
+    args = [*row.values(), *([scheduled_for] if scheduled_for is not None else [])]
     conn.execute(
-        "INSERT INTO scheduled_jobs (id, job_type, frequency_type, frequency_config, priority,"
-        " parameters, scheduled_for, max_retries, enabled)"
-        f" VALUES (%s, %s, %s, %s, %s, %s, {due}, %s, %s)",  # due is a fixed SQL expression
-        (
-            job_id,
-            job_type,
-            frequency,
-            json.dumps(dict(config or {})),
-            priority,
-            json.dumps(dict(params or {})),
-            max_retries,
-            enabled,
-        ),
+        f"INSERT INTO scheduled_jobs ({', '.join(names)}) VALUES ({', '.join(values)})",
+        args,
     )
 
 
@@ -260,3 +272,40 @@ class OwnPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         self._as_postgres("pg_ctl", "-D", str(self.dir), "-m", mode, "-w", "stop")
+
+
+# Positive evidence before a negative assertion: instead of sleeping and then
+# asserting that something did not happen, wait until the system has
+# provably had its chance to do it.
+
+LOCK_KEY = "meal-scheduler:lock"  # <TASKS_KEY_PREFIX>:lock with the default prefix
+
+
+def wait_for_beat_ticks(redis_url: str, ticks: int = 2, timeout: float = 20.0) -> None:
+    """Wait until the active beat has run ``ticks`` more ticks.
+
+    Every tick extends redbeat's lock back to its full lifetime, so each
+    rise of the lock's remaining time is one tick.
+    """
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    seen, last = 0, client.pttl(LOCK_KEY)
+    deadline = time.monotonic() + timeout
+    while seen < ticks:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the beat ran {seen} of {ticks} ticks in {timeout} s")
+        time.sleep(0.02)
+        ttl = client.pttl(LOCK_KEY)
+        if ttl > last:
+            seen += 1
+        last = ttl
+
+
+def broker_drained(redis_url: str, queue: str) -> bool:
+    """No message left to deliver or to redeliver: nothing more can run."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    lists = [k for k in client.scan_iter(f"{queue}*") if client.type(k) == b"list"]
+    return all(client.llen(k) == 0 for k in lists) and client.hlen("unacked") == 0

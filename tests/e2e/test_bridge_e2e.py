@@ -11,7 +11,14 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.support import executions, insert_job, job, wait_until
+from tests.support import (
+    broker_drained,
+    executions,
+    insert_job,
+    job,
+    wait_for_beat_ticks,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +89,7 @@ def test_pause_stops_dispatch_and_resume_runs_once(
     insert_job(db, "warmup")
     wait_until(lambda: job(db, "warmup")["status"] == "completed")
     db.execute("UPDATE scheduler_config SET enabled = false")
-    time.sleep(0.5)  # one tick
+    wait_for_beat_ticks(stack.redis_url, 1)  # the pause is seen within one tick
     insert_job(db, "held")
     # Missed occurrences of a recurring job collapse into one run on resume.
     insert_job(
@@ -92,13 +99,14 @@ def test_pause_stops_dispatch_and_resume_runs_once(
         config={"hours": 1},
         due="now() - interval '5 hours'",
     )
-    time.sleep(2.0)
+    wait_for_beat_ticks(stack.redis_url, 3)  # each would have dispatched them
     assert executions(db, "held") == []
     assert job(db, "held")["status"] == "pending"
     db.execute("UPDATE scheduler_config SET enabled = true")
     wait_until(lambda: job(db, "held")["status"] == "completed", timeout=5)
     wait_until(lambda: executions(db, "hourly") and job(db, "hourly")["status"] == "pending")
-    time.sleep(1.0)
+    wait_for_beat_ticks(stack.redis_url, 3)  # a second missed occurrence would be due now
+    wait_until(lambda: broker_drained(stack.redis_url, stack.env()["TASKS_QUEUE"]))
     assert len(executions(db, "hourly")) == 1
 
 
@@ -155,7 +163,8 @@ def test_a_message_duplicated_in_redis_runs_once(
     app.meal_runtime.db.close()
     stack.worker()
     wait_until(lambda: job(db, "dup")["status"] == "completed")
-    time.sleep(1.5)
+    # Both copies were taken: the second was refused, and none is left to run.
+    wait_until(lambda: "duplicate or stale message ignored" in (tmp_path / "w1.log").read_text())
+    wait_until(lambda: broker_drained(stack.redis_url, settings.queue))
     assert len(mark.read_text().splitlines()) == 1
     assert len(executions(db, "dup")) == 1
-    wait_until(lambda: "duplicate or stale message ignored" in (tmp_path / "w1.log").read_text())

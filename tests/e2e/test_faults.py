@@ -22,8 +22,10 @@ from tasks.db import Database
 from tasks.migrate import migrate
 from tests.e2e.conftest import Stack
 from tests.support import (
+    LOCK_KEY,
     OwnPostgres,
     OwnRedis,
+    broker_drained,
     connect,
     executions,
     insert_job,
@@ -102,11 +104,11 @@ def test_two_beats_and_the_active_one_killed_dispatch_each_occurrence_once(
     stack.beat("beat-b")
     active = wait_until(lambda: _beat_holding_lock(stack, ["beat-a", "beat-b"]), timeout=20)
     # A lock that silently vanishes: both beats believe they lead for a moment.
-    redis.Redis.from_url(redis_url).delete("meal-scheduler:lock")
+    assert redis.Redis.from_url(redis_url).delete(LOCK_KEY) == 1  # it was there, and now is not
     wait_until(lambda: len(completed_counts(db)) >= 10, timeout=20)
     os.killpg(stack.procs[active].pid, signal.SIGKILL)
     wait_until(lambda: len(completed_counts(db)) == 70, timeout=60)
-    time.sleep(1.0)
+    wait_until(lambda: broker_drained(redis_url, stack.env()["TASKS_QUEUE"]))
     counts = completed_counts(db)
     assert set(counts.values()) == {1}, counts
     # Each run of a recurring job is one occurrence; the next is tomorrow.
@@ -144,7 +146,7 @@ def test_redis_outage_then_every_job_runs_once(
     time.sleep(3.0)
     own_redis.start()
     wait_until(lambda: len(completed_counts(db)) == 101, timeout=90)
-    time.sleep(1.0)
+    wait_until(lambda: broker_drained(own_redis.url, stack.env()["TASKS_QUEUE"]), timeout=30)
     assert set(completed_counts(db).values()) == {1}
     ran = Counter(line.split()[0] for line in mark.read_text().splitlines())
     assert len(ran) == 101
@@ -182,7 +184,7 @@ def test_postgres_connections_terminated_under_load(
         thread.join()
     with connect(db_url) as fresh:
         wait_until(lambda: len(completed_counts(fresh)) == 150, timeout=90)
-        time.sleep(1.0)
+        wait_until(lambda: broker_drained(stack.redis_url, stack.env()["TASKS_QUEUE"]))
         assert set(completed_counts(fresh).values()) == {1}
         statuses = fresh.execute("SELECT DISTINCT status::text AS s FROM scheduled_jobs").fetchall()
         assert [r["s"] for r in statuses] == ["completed"]

@@ -1,4 +1,11 @@
-"""Many concurrent claimers against thousands of due jobs: nothing claimed twice."""
+"""Concurrent claimers: nothing claimed twice, and nobody waits on a locked row.
+
+The batch claim also takes an advisory lock (claimers count free slots one
+at a time), so concurrent batch claimers alone would pass without SKIP
+LOCKED. The tests that name SKIP LOCKED hold a row lock in another open
+transaction, the way a ``get_next_pending_job()`` poller does, and require
+the claim to go past it at once (``lock_timeout``), not wait for it.
+"""
 
 from __future__ import annotations
 
@@ -74,3 +81,42 @@ def test_claims_never_exceed_max_concurrent_jobs(db: psycopg.Connection[Any], db
     for t in threads:
         t.join(60)
     assert sum(len(r) for r in results) == 7
+
+
+def _due_jobs(db: psycopg.Connection[Any], n: int) -> None:
+    db.execute("UPDATE scheduler_config SET max_concurrent_jobs = 100")
+    db.execute(
+        "INSERT INTO scheduled_jobs (id, job_type, frequency_type, scheduled_for)"
+        " SELECT 'j' || g, 'test.noop', 'once', now() - make_interval(mins => 10 - g)"
+        " FROM generate_series(1, %s) g",
+        (n,),
+    )
+
+
+def test_the_batch_claim_skips_a_row_another_transaction_holds(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    _due_jobs(db, 3)
+    with connect(db_url) as holder, connect(db_url) as claimer:
+        holder.execute("BEGIN")
+        held = holder.execute("SELECT get_next_pending_job() AS id").fetchone()
+        assert held == {"id": "j1"}  # the most overdue one, now row-locked
+        claimer.execute("SET lock_timeout = '2s'")  # waiting on it would fail here
+        rows = claimer.execute("SELECT job_id FROM claim_due_jobs_v1(10)").fetchall()
+        holder.execute("ROLLBACK")
+    assert [r["job_id"] for r in rows] == ["j2", "j3"]
+
+
+def test_concurrent_pollers_in_open_transactions_get_different_jobs(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    _due_jobs(db, 3)
+    with connect(db_url) as first, connect(db_url) as second:
+        first.execute("BEGIN")
+        second.execute("BEGIN")
+        second.execute("SET LOCAL lock_timeout = '2s'")
+        a = first.execute("SELECT get_next_pending_job() AS id").fetchone()
+        b = second.execute("SELECT get_next_pending_job() AS id").fetchone()
+        first.execute("ROLLBACK")
+        second.execute("ROLLBACK")
+    assert (a, b) == ({"id": "j1"}, {"id": "j2"})

@@ -120,7 +120,9 @@ def test_a_failing_migration_leaves_nothing_behind(empty_db_url: str) -> None:
             *migrations[:1],
             replace(migrations[1], up_sql=migrations[1].up_sql + "\nSELECT 1/0;"),
         ]
-        with pytest.raises(Exception, match="division by zero"):
+        with pytest.raises(
+            MigrationError, match="migration 001_initial_schema failed: division by"
+        ):
             migrate(db, broken)
         with psycopg.connect(empty_db_url) as conn:
             assert conn.execute("SELECT to_regclass('scheduled_jobs')").fetchone() == (None,)

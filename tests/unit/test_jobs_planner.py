@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from tasks.jobs.nutrition import Nutrients, distance, meal_shares, targets_from_preferences
 from tasks.jobs.planner import PORTIONS, Recipe, plan_week
 
@@ -98,4 +100,16 @@ def test_the_improvement_pass_evens_out_the_week():
     )
     spread = [d.distance for d in plan.days]
     assert max(spread) - min(spread) < 0.2
-    assert distance(plan.days[0].totals, plan.days[0].target) == plan.days[0].distance
+    # Monday: 1.5 breakfasts + d0 = 1550 kcal, 77.5 g protein, 193 g carbs, 52.5 g fat;
+    # relative errors 50/1500, 2.5/75, 6/187, 2.5/50; their RMS, worked out by hand.
+    assert plan.days[0].totals == Nutrients(1550, 77.5, 193, 52.5)
+    assert plan.days[0].distance == pytest.approx(0.037920, abs=1e-6)
+
+
+def test_distance_is_the_rms_of_the_relative_errors():
+    target = Nutrients(2000, 100, 250, 50)
+    assert distance(target, target) == 0.0
+    # 10% over on calories alone: sqrt(0.1^2 / 4) = 0.05.
+    assert distance(Nutrients(2200, 100, 250, 50), target) == pytest.approx(0.05)
+    # 10% under on calories, 20% over on protein: sqrt((0.01 + 0.04) / 4).
+    assert distance(Nutrients(1800, 120, 250, 50), target) == pytest.approx(0.1118034)
