@@ -6,7 +6,7 @@ which insert jobs through a plain SQL statement with a ``now()`` clock.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from psycopg.types.json import Jsonb
 
@@ -23,24 +23,6 @@ def insert_job_row(db, row):
         Jsonb(v) if k in _JSON_COLUMNS and not isinstance(v, Jsonb) else v for k, v in row.items()
     ]
     db.execute(f"INSERT INTO scheduled_jobs ({cols}) VALUES ({vals})", params)
-
-
-def insert_job(
-    db, job_id, *, ftype="once", config=None, priority="medium", scheduled_for=None, **extra
-):
-    """A ``noop`` job, due a minute ago unless ``scheduled_for`` says otherwise."""
-    row = {
-        "id": job_id,
-        "job_type": "noop",
-        "frequency_type": ftype,
-        "frequency_config": config if config is not None else {},
-        "priority": priority,
-        "scheduled_for": (
-            datetime.now(UTC) - timedelta(minutes=1) if scheduled_for is None else scheduled_for
-        ),
-        **extra,
-    }
-    insert_job_row(db, row)
 
 
 def job(db, job_id):

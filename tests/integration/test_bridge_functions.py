@@ -14,11 +14,11 @@ import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from tests.integration import sql_support
+from tests import support
 from tests.integration.sql_support import FRIDAY_6, T0, execution, job
 
 # This file's clock is fixed: a job is due at T0 unless a test says otherwise.
-insert_job = functools.partial(sql_support.insert_job, scheduled_for=T0)
+insert_job = functools.partial(support.insert_job, scheduled_for=T0)
 
 
 def claim(db, limit=100, now=T0):
@@ -173,7 +173,7 @@ def test_claim_uses_the_due_index(db):
 
 
 def test_release_claims_hands_jobs_back(db):
-    insert_job(db, "a", ftype="weekly", config=FRIDAY_6)
+    insert_job(db, "a", frequency="weekly", config=FRIDAY_6)
     insert_job(db, "b")
     db.execute("SELECT trigger_job_v1('b', %s)", (T0,))
     rows = {r["job_id"]: r for r in claim(db)}
@@ -201,10 +201,10 @@ def test_start_execution_returns_job_and_records_attempt(db):
     user_id = db.execute(
         "INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"
     ).fetchone()["id"]
-    insert_job(db, "j", user_id=user_id, parameters={"week": "2026-01-09"}, timeout_seconds=90)
+    insert_job(db, "j", user_id=user_id, params={"week": "2026-01-09"}, timeout_seconds=90)
     dispatch_id = claim(db)[0]["dispatch_id"]
     row = start_exec(db, "j", dispatch_id, T0 + timedelta(seconds=1), lease=30, timeout=90)
-    assert row["job_type"] == "noop" and row["user_id"] == user_id
+    assert row["job_type"] == "test.noop" and row["user_id"] == user_id
     assert row["parameters"] == {"week": "2026-01-09"}
     assert (row["attempt_number"], row["trigger_type"], row["parent_job_id"]) == (
         1,
@@ -254,7 +254,7 @@ def test_requeue_keeps_the_dispatch_id(db):
 
 
 def test_a_stale_token_is_refused_after_completion(db):
-    insert_job(db, "j", frequency_type="daily", frequency_config={"hour": 3, "minute": 0})
+    insert_job(db, "j", frequency="daily", config={"hour": 3, "minute": 0})
     first = claim(db)[0]["dispatch_id"]
     exec_id = start_exec(db, "j", first)["execution_id"]
     db.execute("SELECT complete_execution_v1(%s, NULL, %s)", (exec_id, T0))
@@ -372,7 +372,7 @@ def test_reap_limit(db):
 
 def test_trigger_job_runs_now_as_manual_and_keeps_schedule(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
-    insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=friday)
+    insert_job(db, "weekly", frequency="weekly", config=FRIDAY_6, scheduled_for=friday)
     db.execute("UPDATE scheduled_jobs SET error_count = 2 WHERE id = 'weekly'")
     db.execute("SELECT trigger_job_v1('weekly', %s)", (T0,))
     j = job(db, "weekly")

@@ -14,7 +14,8 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from tests.integration.sql_support import FRIDAY_6, T0, execution, insert_job, job
+from tests.integration.sql_support import FRIDAY_6, T0, execution, job
+from tests.support import insert_job
 
 
 def start(db, job_id, trigger="scheduled"):
@@ -240,7 +241,7 @@ def test_final_failure_skips_retries(db):
 
 def test_recurring_job_moves_to_next_occurrence_after_final_failure(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
-    insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=friday)
+    insert_job(db, "weekly", frequency="weekly", config=FRIDAY_6, scheduled_for=friday)
     now = friday
     for _ in range(3):
         fail_v1(db, start(db, "weekly"), now)
@@ -274,7 +275,7 @@ def test_fail_on_finished_execution_returns_false(db):
 
 def test_recurring_reschedule_after_complete(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
-    insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=friday)
+    insert_job(db, "weekly", frequency="weekly", config=FRIDAY_6, scheduled_for=friday)
     exec_id = start(db, "weekly")
     assert complete_v1(db, exec_id, friday + timedelta(seconds=5), {"ok": True})
     row = job(db, "weekly")
@@ -291,7 +292,7 @@ def test_recurring_reschedule_after_complete(db):
 
 def test_missed_occurrences_collapse_into_one_run(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
-    insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=friday)
+    insert_job(db, "weekly", frequency="weekly", config=FRIDAY_6, scheduled_for=friday)
     exec_id = start(db, "weekly")
     # the scheduler was down for three weeks; the run happens on Wed Jan 28
     complete_v1(db, exec_id, datetime(2026, 1, 28, 12, 0, tzinfo=UTC))
@@ -299,13 +300,13 @@ def test_missed_occurrences_collapse_into_one_run(db):
 
 
 def test_every_n_hours_keeps_its_grid(db):
-    insert_job(db, "sync", ftype="every_n_hours", config={"hours": 2}, scheduled_for=T0)
+    insert_job(db, "sync", frequency="every_n_hours", config={"hours": 2}, scheduled_for=T0)
     complete_v1(db, start(db, "sync"), T0 + timedelta(minutes=75))
     assert job(db, "sync")["scheduled_for"] == T0 + timedelta(hours=2)
 
 
 def test_operator_moving_a_job_moves_its_occurrence(db):
-    insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=T0)
+    insert_job(db, "weekly", frequency="weekly", config=FRIDAY_6, scheduled_for=T0)
     db.execute(
         "UPDATE scheduled_jobs SET scheduled_for = %s WHERE id = 'weekly'",
         (T0 + timedelta(days=1),),
@@ -315,7 +316,7 @@ def test_operator_moving_a_job_moves_its_occurrence(db):
 
 def test_quarantine_when_config_went_bad_behind_the_trigger(db):
     friday = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
-    insert_job(db, "weekly", ftype="weekly", config=FRIDAY_6, scheduled_for=friday)
+    insert_job(db, "weekly", frequency="weekly", config=FRIDAY_6, scheduled_for=friday)
     exec_id = start(db, "weekly")
     db.execute("ALTER TABLE scheduled_jobs DISABLE TRIGGER trg_scheduled_jobs_validate_update")
     db.execute("""UPDATE scheduled_jobs SET frequency_config = '{"day": 12}' WHERE id = 'weekly'""")
@@ -337,7 +338,7 @@ def test_quarantine_when_config_went_bad_behind_the_trigger(db):
 def test_children_become_due_when_parent_completes(db):
     far = datetime(2030, 1, 1, tzinfo=UTC)
     insert_job(db, "parent", scheduled_for=T0)
-    insert_job(db, "child", ftype="weekly", config=FRIDAY_6, scheduled_for=far)
+    insert_job(db, "child", frequency="weekly", config=FRIDAY_6, scheduled_for=far)
     insert_job(db, "done_child", scheduled_for=T0)
     insert_job(db, "off_child", scheduled_for=far, enabled=False)
     insert_job(db, "busy_child", scheduled_for=T0)

@@ -13,8 +13,9 @@ from psycopg.types.json import Jsonb
 from tests.integration.sql_support import FRIDAY_6, T0, insert_job_row
 
 
-def insert_job(db, job_id="job_1", **overrides):
-    """A valid weekly job, but for the columns in ``overrides``."""
+def insert_row(db, job_id="job_1", **overrides):
+    """A valid weekly job row, but for the raw column values in ``overrides``
+    (what validation sees: any JSON, any type)."""
     row = {
         "id": job_id,
         "job_type": "weekly_generation",
@@ -104,12 +105,12 @@ BAD_CONFIGS = [
 def test_bad_frequency_config_refused_on_insert(shared_db, ftype, config, message):
     db = shared_db
     with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
-        insert_job(db, frequency_type=ftype, frequency_config=Jsonb(config))
+        insert_row(db, frequency_type=ftype, frequency_config=Jsonb(config))
     assert job_count(db) == 0
 
 
 def test_bad_frequency_config_refused_on_update(db):
-    insert_job(db)
+    insert_row(db)
     for ftype, config, message in BAD_CONFIGS:
         with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
             db.execute(
@@ -128,10 +129,10 @@ def test_bad_frequency_config_refused_by_calculate_next_schedule(db):
 
 
 def test_good_configs_accepted(db):
-    insert_job(db, "w", frequency_config=Jsonb({**FRIDAY_6, "timezone": "Europe/Berlin"}))
-    insert_job(db, "d", frequency_type="daily", frequency_config=Jsonb({"hour": 0, "minute": 59}))
-    insert_job(db, "h", frequency_type="every_n_hours", frequency_config=Jsonb({"hours": 168}))
-    insert_job(db, "o", frequency_type="once", frequency_config=Jsonb({}))
+    insert_row(db, "w", frequency_config=Jsonb({**FRIDAY_6, "timezone": "Europe/Berlin"}))
+    insert_row(db, "d", frequency_type="daily", frequency_config=Jsonb({"hour": 0, "minute": 59}))
+    insert_row(db, "h", frequency_type="every_n_hours", frequency_config=Jsonb({"hours": 168}))
+    insert_row(db, "o", frequency_type="once", frequency_config=Jsonb({}))
     assert job_count(db) == 4
 
 
@@ -140,7 +141,7 @@ def test_unknown_frequency_type_names_field_and_value(db):
         errors.InvalidTextRepresentation,
         match=re.escape('invalid input value for enum frequency_type: "monthly"'),
     ):
-        insert_job(db, frequency_type="monthly")
+        insert_row(db, frequency_type="monthly")
     with pytest.raises(
         errors.InvalidParameterValue,
         match=re.escape(
@@ -156,7 +157,7 @@ def test_unknown_priority_refused(db):
         errors.InvalidTextRepresentation,
         match=re.escape('invalid input value for enum job_priority: "urgent"'),
     ):
-        insert_job(db, priority="urgent")
+        insert_row(db, priority="urgent")
     assert job_count(db) == 0
 
 
@@ -177,18 +178,18 @@ def test_unknown_priority_refused(db):
 def test_bad_job_fields_refused(shared_db, overrides, message):
     db = shared_db
     with pytest.raises(errors.InvalidParameterValue, match=re.escape(message)):
-        insert_job(db, **overrides)
+        insert_row(db, **overrides)
     assert job_count(db) == 0
 
 
 def test_empty_id_refused(db):
     with pytest.raises(errors.InvalidParameterValue, match=re.escape("id must not be empty")):
-        insert_job(db, job_id="")
+        insert_row(db, job_id="")
     assert job_count(db) == 0
 
 
 def test_minimal_insert_fills_defaults(db):
-    insert_job(db)
+    insert_row(db)
     row = db.execute("SELECT * FROM scheduled_jobs").fetchone()
     assert row["status"] == "pending"
     assert row["enabled"] is True
@@ -203,9 +204,9 @@ def test_check_constraints_hold_without_the_trigger(db):
     # The named CHECKs back up the trigger if someone disables it.
     db.execute("ALTER TABLE scheduled_jobs DISABLE TRIGGER trg_scheduled_jobs_validate_insert")
     with pytest.raises(errors.CheckViolation, match="scheduled_jobs_max_retries_non_negative"):
-        insert_job(db, max_retries=-1)
+        insert_row(db, max_retries=-1)
     with pytest.raises(errors.CheckViolation, match="scheduled_jobs_parameters_object"):
-        insert_job(db, parameters=Jsonb([1]))
+        insert_row(db, parameters=Jsonb([1]))
 
 
 # ----------------------------------------------------------------- scheduler_config
@@ -279,7 +280,7 @@ def test_user_timezone_checked(db):
 
 
 def test_start_job_bad_trigger_type(db):
-    insert_job(db)
+    insert_row(db)
     with pytest.raises(
         errors.InvalidParameterValue,
         match=re.escape(
@@ -316,7 +317,7 @@ def test_rotation_bad_meal_type(db):
 
 def test_dependency_cycle_refused(db):
     for job_id in ("a", "b", "c"):
-        insert_job(db, job_id)
+        insert_row(db, job_id)
     db.execute("INSERT INTO job_dependencies VALUES ('a', 'b'), ('b', 'c')")
     with pytest.raises(
         errors.InvalidParameterValue,
@@ -342,6 +343,6 @@ def test_priority_orders_as_declared(db):
 def test_connection_still_usable(db: psycopg.Connection):
     # autocommit: a refused statement leaves nothing half-open
     with pytest.raises(errors.InvalidParameterValue):
-        insert_job(db, job_type="")
-    insert_job(db)
+        insert_row(db, job_type="")
+    insert_row(db)
     assert job_count(db) == 1
