@@ -178,12 +178,12 @@ class Stack:
         lock_file = (self.data_dir / ".lock").open("w")
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             lock_file.close()
             raise DevStackError(
                 f"another `python -m tasks dev` is using {self.data_dir}; stop it or pass "
                 "--data-dir"
-            ) from None
+            ) from exc
         self._lock_file = lock_file
 
     def start_server(self, server: ServerCommand, env: dict[str, str]) -> Child:

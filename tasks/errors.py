@@ -71,3 +71,13 @@ class ChecksumMismatch(MigrationError):
 
 class HandlerError(TasksError):
     """The job handler is missing or misbehaved."""
+
+
+def describe(exc: BaseException, limit: int) -> str:
+    """An exception as one line of at most ``limit`` characters: ``Type: message``.
+
+    Used for an execution's ``error_message`` (the worker, 4000) and for the
+    per-item errors a job puts in its output (the meal-planner jobs, 500).
+    """
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -21,7 +21,7 @@ from typing import Literal, TypeVar
 
 from tasks import store
 from tasks.db import Database
-from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
+from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput, describe
 from tasks.handlers import JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
@@ -42,11 +42,6 @@ class Attempt:
     celery_task_id: str
     worker: str
     time_limit: int | None = None  # the soft limit this worker enforces, if any
-
-
-def describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
 
 def missing_handler_reason(job_type: str) -> str:
@@ -109,7 +104,9 @@ def run(
         output_json: str | None = None
         handler = get_handler(started.job_type)
         if handler is None:
-            error = describe(HandlerError(missing_handler_reason(started.job_type)))
+            error = describe(
+                HandlerError(missing_handler_reason(started.job_type)), MAX_ERROR_CHARS
+            )
         else:
             ctx = JobContext(
                 job_id=started.job_id,
@@ -126,7 +123,7 @@ def run(
             try:
                 output_json = store.encode_output(handler(ctx))
             except Exception as exc:
-                error = describe(exc)
+                error = describe(exc, MAX_ERROR_CHARS)
         outcome: Outcome = "completed"
         if error is None:
             try:

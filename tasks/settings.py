@@ -43,8 +43,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         return default
     try:
         value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
@@ -56,8 +56,8 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
         return default
     try:
         value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
     if not value >= minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {raw}")
     return value

@@ -84,8 +84,8 @@ def require_changes(changes: op.JobChanges | op.ConfigChanges, flags: str) -> No
 def positive_int(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from exc
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value

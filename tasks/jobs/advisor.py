@@ -37,7 +37,7 @@ from typing import Any
 
 from tasks.handlers import JobContext, job_handler
 from tasks.jobs import mail
-from tasks.jobs.common import describe, param_date, planning_context
+from tasks.jobs.common import param_date, planning_context, short_error
 from tasks.jobs.generation import DEFAULT_MEAL_TYPES, load_catalog
 from tasks.jobs.nutrition import (
     NUTRIENTS,
@@ -270,7 +270,7 @@ def daily_advisor(ctx: JobContext) -> dict[str, Any]:
     try:
         mail.send(settings, message)
     except Exception as exc:
-        db.exec("mark_advisor_email_failed", user_id=user_id, day=day, error=describe(exc))
+        db.exec("mark_advisor_email_failed", user_id=user_id, day=day, error=short_error(exc))
         raise
     db.exec("mark_advisor_email_sent", user_id=user_id, day=day)
     return {

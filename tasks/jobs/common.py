@@ -14,17 +14,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tasks.db import Database, Row
-from tasks.errors import HandlerError
+from tasks.db import Database, Session
+from tasks.errors import HandlerError, describe
 from tasks.handlers import JobContext
 
-MAX_ERROR_CHARS = 500
+MAX_ERROR_CHARS = 500  # per error kept in a job's output
 
 
-def describe(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """An exception as one short line for a job's output."""
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+    return describe(exc, MAX_ERROR_CHARS)
+
+
+def database_now(db: Database | Session) -> datetime:
+    """Postgres's clock: the one time every job and function agrees on."""
+    row = db.one("database_now")
+    assert row is not None
+    return row["now"]  # type: ignore[no-any-return]
 
 
 def require_db(ctx: JobContext) -> Database:
@@ -42,8 +48,8 @@ def job_user_id(ctx: JobContext) -> int:
         raise HandlerError(f"{ctx.job_type} needs a user: set user_id or parameters.user_id")
     try:
         return int(raw)
-    except ValueError:
-        raise HandlerError(f"parameters.user_id must be an integer, got {raw!r}") from None
+    except ValueError as exc:
+        raise HandlerError(f"parameters.user_id must be an integer, got {raw!r}") from exc
 
 
 def reference_time(ctx: JobContext, db: Database) -> datetime:
@@ -57,12 +63,10 @@ def reference_time(ctx: JobContext, db: Database) -> datetime:
             return occurrence  # type: ignore[no-any-return]
     if ctx.scheduled_for is not None:
         return ctx.scheduled_for
-    row = db.one("database_now")
-    assert row is not None
-    return row["now"]  # type: ignore[no-any-return]
+    return database_now(db)
 
 
-def planning_context(ctx: JobContext) -> tuple[Database, int, Row | None]:
+def planning_context(ctx: JobContext) -> tuple[Database, int, Mapping[str, Any] | None]:
     """The run's database, its user and that user's ``user_planning_context`` row
     as of the run's reference time (None: the user does not exist)."""
     db = require_db(ctx)
@@ -85,8 +89,8 @@ def param_date(params: Mapping[str, Any], name: str) -> date | None:
         return None
     try:
         return date.fromisoformat(str(raw))
-    except ValueError:
-        raise HandlerError(f"parameters.{name} must be a date YYYY-MM-DD, got {raw!r}") from None
+    except ValueError as exc:
+        raise HandlerError(f"parameters.{name} must be a date YYYY-MM-DD, got {raw!r}") from exc
 
 
 def num(value: object) -> float:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from tasks.db import Database
+from tasks.jobs.common import database_now
 
 DEMO_USERS: tuple[dict[str, Any], ...] = (
     {
@@ -107,8 +108,7 @@ def seed_demo(db: Database) -> dict[str, Any]:
                 source="demo",
                 source_id=slug,
             )
-        now_row = tx.one("database_now")
-        assert now_row is not None
+        now = database_now(tx)
         users: list[dict[str, Any]] = []
         entries = 0
         for index, spec in enumerate(DEMO_USERS):
@@ -123,7 +123,7 @@ def seed_demo(db: Database) -> dict[str, Any]:
                 meal_types=spec["meal_types"],
                 cooldown_days=spec["cooldown_days"],
             )
-            context = tx.one("user_planning_context", user_id=user_id, at=now_row["now"])
+            context = tx.one("user_planning_context", user_id=user_id, at=now)
             assert context is not None
             today = context["local_date"]
             log = _food_log(index, spec["meal_types"], today - timedelta(days=HISTORY_DAYS), today)

@@ -123,7 +123,7 @@ class HttpClient:
                 detail = exc.read()[:200].decode("utf-8", "replace").strip()
                 exc.close()
                 if status not in RETRY_STATUSES:
-                    raise HttpError(f"{shown} -> HTTP {status}: {detail}", status) from None
+                    raise HttpError(f"{shown} -> HTTP {status}: {detail}", status) from exc
                 wait = retry_after_seconds(exc.headers.get("Retry-After"))
                 reason = f"HTTP {status}"
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -134,7 +134,7 @@ class HttpClient:
                 try:
                     return json.loads(raw) if raw.strip() else None
                 except ValueError as exc:
-                    raise HttpError(f"{shown} -> response is not JSON: {exc}") from None
+                    raise HttpError(f"{shown} -> response is not JSON: {exc}") from exc
             if wait is None:
                 wait = self.backoff * 2 ** (attempt - 1)
             if attempt == self.max_attempts:

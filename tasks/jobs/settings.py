@@ -129,8 +129,8 @@ class MailSettings:
             raise ConfigError("SMTP_URL has no host (smtp://host:port)")
         try:
             port = parts.port
-        except ValueError:
-            raise ConfigError("SMTP_URL has an invalid port") from None
+        except ValueError as exc:
+            raise ConfigError("SMTP_URL has an invalid port") from exc
         use_tls = parts.scheme == "smtps"
         query = parse_qs(parts.query)
         starttls = (query.get("starttls") or ["false"])[0].lower() in ("1", "true", "yes")

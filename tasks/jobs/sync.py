@@ -30,7 +30,7 @@ from urllib.parse import quote, urlencode
 
 from tasks.db import Database
 from tasks.handlers import JobContext, job_handler
-from tasks.jobs.common import describe, param_int, require_db
+from tasks.jobs.common import database_now, param_int, require_db, short_error
 from tasks.jobs.fatsecret import DiaryEntry, day_url, fetch_token, parse_day
 from tasks.jobs.http_client import HttpClient, HttpError, SyncError
 from tasks.jobs.settings import FatSecretSettings, SyncSettings, TandoorSettings
@@ -39,12 +39,6 @@ from tasks.jobs.tandoor import RemoteRecipe, nutrition_of, parse_page, source_id
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 10_000
-
-
-def _now(db: Database) -> datetime:
-    row = db.one("database_now")
-    assert row is not None
-    return row["now"]  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- recipes
@@ -287,9 +281,9 @@ def sync_diaries(
         except Exception as exc:
             log.warning(
                 "diary sync failed for one user",
-                extra={"action": "diary_sync", "user_id": uid, "error": describe(exc)},
+                extra={"action": "diary_sync", "user_id": uid, "error": short_error(exc)},
             )
-            results[str(uid)] = {"status": "error", "error": describe(exc)}
+            results[str(uid)] = {"status": "error", "error": short_error(exc)}
             continue
         results[str(uid)] = {
             "status": "ok",
@@ -316,7 +310,7 @@ def run_sync(
     parameters: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     params = parameters or {}
-    now = _now(db)
+    now = database_now(db)
     output: dict[str, Any] = {}
     attempted = succeeded = 0
 
@@ -337,9 +331,9 @@ def run_sync(
             succeeded += 1
         except Exception as exc:
             log.warning(
-                "recipe sync failed", extra={"action": "recipe_sync", "error": describe(exc)}
+                "recipe sync failed", extra={"action": "recipe_sync", "error": short_error(exc)}
             )
-            output["recipes"] = {"status": "error", "error": describe(exc)}
+            output["recipes"] = {"status": "error", "error": short_error(exc)}
 
     if settings.fatsecret is None:
         output["food_diary"] = {"status": "skipped", "reason": "FATSECRET_URL is not set"}
@@ -357,8 +351,10 @@ def run_sync(
             if diary["status"] != "error":
                 succeeded += 1
         except Exception as exc:
-            log.warning("diary sync failed", extra={"action": "diary_sync", "error": describe(exc)})
-            output["food_diary"] = {"status": "error", "error": describe(exc)}
+            log.warning(
+                "diary sync failed", extra={"action": "diary_sync", "error": short_error(exc)}
+            )
+            output["food_diary"] = {"status": "error", "error": short_error(exc)}
 
     output["http"] = {"requests": http.requests, "waited_seconds": round(http.waited, 3)}
     if attempted and not succeeded:

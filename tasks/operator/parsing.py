@@ -38,11 +38,11 @@ def parse_time(name: str, text: str) -> datetime:
     """An ISO 8601 time; without an offset it is a wall-clock time (see module doc)."""
     try:
         return datetime.fromisoformat(text.strip())
-    except ValueError:
+    except ValueError as exc:
         raise ConfigError(
             f"{name} must be an ISO time such as 2026-03-08T06:00 or "
             f"2026-03-08T06:00:00+01:00, got {text!r}"
-        ) from None
+        ) from exc
 
 
 def parse_since(name: str, text: str) -> datetime | timedelta:
@@ -52,10 +52,10 @@ def parse_since(name: str, text: str) -> datetime | timedelta:
         return timedelta(**{_UNITS[match[2]]: int(match[1])})
     try:
         return datetime.fromisoformat(text.strip())
-    except ValueError:
+    except ValueError as exc:
         raise ConfigError(
             f"{name} must be a duration such as 24h, 90m, 7d or an ISO time, got {text!r}"
-        ) from None
+        ) from exc
 
 
 def to_json(value: Any) -> str | None:

@@ -18,7 +18,7 @@ from email.message import Message
 import pytest
 
 from tasks.jobs.advisor import daily_advisor
-from tests.integration.test_jobs_support import add_recipe, add_user, log_food, make_ctx, utc
+from tests.integration.jobs_support import add_recipe, add_user, log_food, make_ctx, utc
 
 DAY = date(2026, 3, 5)
 EVENING_BERLIN = utc("2026-03-05 19:00")  # 20:00 CET

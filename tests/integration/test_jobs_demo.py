@@ -7,7 +7,7 @@ from tasks.jobs.demo import seed_demo
 from tasks.jobs.generation import weekly_generation
 from tasks.jobs.trends import weekly_trends
 from tasks.store import encode_output
-from tests.integration.test_jobs_support import make_ctx
+from tests.integration.jobs_support import make_ctx
 
 
 def test_seed_demo_is_idempotent_and_feeds_every_job(db, database, monkeypatch):

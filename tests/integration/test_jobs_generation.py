@@ -10,7 +10,7 @@ import pytest
 from tasks.errors import DatabaseError
 from tasks.jobs.generation import weekly_generation
 from tasks.jobs.planner import METHOD
-from tests.integration.test_jobs_support import add_recipe, add_user, make_ctx, utc
+from tests.integration.jobs_support import add_recipe, add_user, make_ctx, utc
 
 FRIDAY_6_BERLIN = utc("2026-03-06 05:00")  # Friday 06:00 CET
 WEEK = date(2026, 3, 9)  # the Monday after

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from tasks.jobs.defaults import install_defaults
-from tests.integration.test_jobs_support import add_user, utc
+from tests.integration.jobs_support import add_user, utc
 
 USER_JOBS = ("weekly_generation", "daily_advisor", "weekly_trends")
 

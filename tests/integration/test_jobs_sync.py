@@ -21,7 +21,7 @@ from tasks.jobs.http_client import HttpClient, SyncError
 from tasks.jobs.settings import FatSecretSettings, SyncSettings, TandoorSettings
 from tasks.jobs.sync import auto_sync, run_sync
 from tasks.store import encode_output
-from tests.integration.test_jobs_support import add_user, make_ctx
+from tests.integration.jobs_support import add_user, make_ctx
 
 TOKEN = "tandoor-token"
 FS_TOKEN = "fatsecret-access"

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from tasks.jobs.png import CURRENT, PREVIOUS, TARGET
 from tasks.jobs.trends import weekly_trends
-from tests.integration.test_jobs_support import add_recipe, add_user, log_food, make_ctx, utc
+from tests.integration.jobs_support import add_recipe, add_user, log_food, make_ctx, utc
 
 THURSDAY_EVENING = utc("2026-03-12 19:00")  # Thursday 20:00 CET
 MEALS = [
