@@ -18,6 +18,7 @@ import redis
 from tasks.db import Database
 from tasks.errors import ConfigError, DatabaseError, DatabaseUnavailable
 from tasks.handlers import import_failures
+from tasks.jobs.settings import job_settings
 from tasks.logs import safe_url
 from tasks.settings import Settings
 
@@ -41,11 +42,13 @@ def check_database(db: Database) -> None:
 
 
 def check_handlers() -> None:
-    """Every module in TASKS_HANDLER_MODULES imported (they were loaded with the app)."""
+    """Every module in TASKS_HANDLER_MODULES imported (they were loaded with the app),
+    and the built-in jobs' settings (TASKS_TANDOOR_*, TASKS_SMTP_*, ...) valid."""
     failures = import_failures()
     if failures:
         name, error = next(iter(failures.items()))
         raise ConfigError(f"TASKS_HANDLER_MODULES: cannot import {name!r}: {error}")
+    job_settings()
 
 
 def check_redis(settings: Settings) -> None:

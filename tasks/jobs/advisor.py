@@ -47,7 +47,7 @@ from tasks.jobs.nutrition import (
     total,
 )
 from tasks.jobs.planner import Recipe
-from tasks.jobs.settings import MailSettings
+from tasks.jobs.settings import job_settings
 
 TOLERANCE = 0.10
 RECOMMENDATIONS = 3  # at most one per main meal
@@ -236,7 +236,7 @@ def daily_advisor(ctx: JobContext) -> dict[str, Any]:
     }
     out.update(summary)
 
-    settings = MailSettings.from_env()
+    settings = job_settings().mail
     subject = subject_for(day, statuses)
     text, body = render(day, statuses, picks, len(rows))
     if settings is None:
@@ -244,7 +244,7 @@ def daily_advisor(ctx: JobContext) -> dict[str, Any]:
         return {
             **out,
             "sent": False,
-            "reason": "SMTP_URL is not set; email not sent",
+            "reason": "TASKS_SMTP_URL is not set; email not sent",
             "email": {"subject": subject, "text": text},
         }
     msg_id = mail.message_id("advisor", f"{user_id}.{day.isoformat()}", settings.sender)

@@ -2,11 +2,11 @@
 
 Assumed shapes (documented in docs/jobs.md):
 
-* Token: ``POST {FATSECRET_TOKEN_URL}`` with HTTP Basic
+* Token: ``POST {TASKS_FATSECRET_TOKEN_URL}`` with HTTP Basic
   ``client_id:client_secret`` and the form
   ``grant_type=client_credentials&scope=basic`` returns
   ``{"access_token": str, "token_type": "Bearer", "expires_in": int}``.
-* Diary: ``GET {FATSECRET_URL}?method=food_entries.get.v2&format=json
+* Diary: ``GET {TASKS_FATSECRET_URL}?method=food_entries.get.v2&format=json
   &date=<days since 1970-01-01>&user_id=<profile id>`` with
   ``Authorization: Bearer <access_token>`` returns
   ``{"food_entries": {"food_entry": [entry] | entry}}``, or

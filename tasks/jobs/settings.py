@@ -1,25 +1,31 @@
 """The handlers' own settings: external services, read from the environment.
 
-A service whose variables are all unset is *not configured*: its part of a
-job is skipped and the output says so. A service configured by halves, or a
-value of the wrong shape, is a :class:`~tasks.errors.ConfigError` naming the
-variable. Secrets are kept out of ``repr``.
+Like :class:`tasks.settings.Settings`: ``TASKS_*`` names, read once per
+process (:func:`job_settings`), validated when a worker starts
+(``tasks.preflight``), unset tested with ``is None``. A service whose
+variables are all unset is *not configured*: its part of a job is skipped
+and the output says so. A service configured by halves, an empty or
+malformed value, or a variable still under its old unprefixed name is a
+:class:`~tasks.errors.ConfigError` naming the variable, so a bad setting
+stops the worker at start instead of failing (and retrying) jobs. Secrets
+are kept out of ``repr``.
 
-=========================  ===================================================
-TANDOOR_URL                Tandoor base URL, http(s)://host[/prefix]
-TANDOOR_TOKEN              Tandoor API token (sent as ``Authorization: Bearer``)
-FATSECRET_URL              FatSecret method endpoint, e.g. .../rest/server.api
-FATSECRET_TOKEN_URL        FatSecret OAuth 2 token endpoint
-FATSECRET_CLIENT_ID        FatSecret OAuth 2 client id
-FATSECRET_CLIENT_SECRET    FatSecret OAuth 2 client secret
-SMTP_URL                   smtp://[user:pass@]host[:port] (port 25; add
-                           ?starttls=true to upgrade) or smtps://... (TLS, 465)
-SMTP_FROM                  sender address (default meal-scheduler@localhost)
-=========================  ===================================================
+=============================  =============================================
+TASKS_TANDOOR_URL              Tandoor base URL, http(s)://host[/prefix]
+TASKS_TANDOOR_TOKEN            Tandoor API token (``Authorization: Bearer``)
+TASKS_FATSECRET_URL            FatSecret method endpoint, .../rest/server.api
+TASKS_FATSECRET_TOKEN_URL      FatSecret OAuth 2 token endpoint
+TASKS_FATSECRET_CLIENT_ID      FatSecret OAuth 2 client id
+TASKS_FATSECRET_CLIENT_SECRET  FatSecret OAuth 2 client secret
+TASKS_SMTP_URL                 smtp://[user:pass@]host[:port] (port 25; add
+                               ?starttls=true to upgrade) or smtps://... (465)
+TASKS_SMTP_FROM                sender address (default meal-scheduler@localhost)
+=============================  =============================================
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,30 +34,42 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tasks.errors import ConfigError
 
 ENV_DOC: dict[str, str] = {
-    "TANDOOR_URL": "Tandoor base URL, http(s)://host[/prefix] (unset: recipe sync skipped)",
-    "TANDOOR_TOKEN": "Tandoor API token, sent as Authorization: Bearer (required with TANDOOR_URL)",
-    "FATSECRET_URL": "FatSecret method endpoint, e.g. https://platform.fatsecret.com/rest/server.api",
-    "FATSECRET_TOKEN_URL": "FatSecret OAuth 2 token endpoint, e.g. https://oauth.fatsecret.com/connect/token",
-    "FATSECRET_CLIENT_ID": "FatSecret OAuth 2 client id",
-    "FATSECRET_CLIENT_SECRET": "FatSecret OAuth 2 client secret",
-    "SMTP_URL": "smtp://[user:pass@]host[:port][?starttls=true] or smtps://... (unset: no email)",
-    "SMTP_FROM": "sender of the advisor's email (default meal-scheduler@localhost)",
+    "TASKS_TANDOOR_URL": "Tandoor base URL, http(s)://host[/prefix] (unset: recipe sync skipped)",
+    "TASKS_TANDOOR_TOKEN": "Tandoor API token, Authorization: Bearer (needs TASKS_TANDOOR_URL)",
+    "TASKS_FATSECRET_URL": "FatSecret method endpoint, https://platform.fatsecret.com/rest/server.api",
+    "TASKS_FATSECRET_TOKEN_URL": "FatSecret token endpoint, https://oauth.fatsecret.com/connect/token",
+    "TASKS_FATSECRET_CLIENT_ID": "FatSecret OAuth 2 client id",
+    "TASKS_FATSECRET_CLIENT_SECRET": "FatSecret OAuth 2 client secret",
+    "TASKS_SMTP_URL": "smtp://[user:pass@]host[:port][?starttls=true] or smtps://... (unset: none)",
+    "TASKS_SMTP_FROM": "sender of the advisor's email (default meal-scheduler@localhost)",
 }
 
 _FATSECRET_VARS = (
-    "FATSECRET_URL",
-    "FATSECRET_TOKEN_URL",
-    "FATSECRET_CLIENT_ID",
-    "FATSECRET_CLIENT_SECRET",
+    "TASKS_FATSECRET_URL",
+    "TASKS_FATSECRET_TOKEN_URL",
+    "TASKS_FATSECRET_CLIENT_ID",
+    "TASKS_FATSECRET_CLIENT_SECRET",
 )
 
 
-def _get(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or "").strip()
+#: The names these settings had before they took the TASKS_ prefix. There is
+#: no fallback (a second name for one setting is how configurations drift);
+#: an old name still set is refused with the new one, so it is not silently
+#: ignored either.
+RENAMED = {name.removeprefix("TASKS_"): name for name in ENV_DOC}
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise ConfigError(f"{name} is set but empty: unset it or give it a value")
+    return raw.strip()
 
 
 def _http_url(env: Mapping[str, str], name: str) -> str:
-    value = _get(env, name)
+    value = _get(env, name) or ""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an http:// or https:// URL with a host, got {value!r}")
@@ -60,10 +78,10 @@ def _http_url(env: Mapping[str, str], name: str) -> str:
 
 def _group(env: Mapping[str, str], names: tuple[str, ...]) -> bool:
     """True when the group is configured; a group set by halves names what is missing."""
-    present = [n for n in names if _get(env, n)]
+    present = [n for n in names if _get(env, n) is not None]
     if not present:
         return False
-    missing = [n for n in names if not _get(env, n)]
+    missing = [n for n in names if _get(env, n) is None]
     if missing:
         raise ConfigError(f"{missing[0]} is not set (needed because {present[0]} is set)")
     return True
@@ -92,15 +110,17 @@ class SyncSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
         env = os.environ if env is None else env
         tandoor = None
-        if _group(env, ("TANDOOR_URL", "TANDOOR_TOKEN")):
-            tandoor = TandoorSettings(_http_url(env, "TANDOOR_URL"), _get(env, "TANDOOR_TOKEN"))
+        if _group(env, ("TASKS_TANDOOR_URL", "TASKS_TANDOOR_TOKEN")):
+            token = _get(env, "TASKS_TANDOOR_TOKEN")
+            assert token is not None  # _group checked it
+            tandoor = TandoorSettings(_http_url(env, "TASKS_TANDOOR_URL"), token)
         fatsecret = None
         if _group(env, _FATSECRET_VARS):
             fatsecret = FatSecretSettings(
-                url=_http_url(env, "FATSECRET_URL"),
-                token_url=_http_url(env, "FATSECRET_TOKEN_URL"),
-                client_id=_get(env, "FATSECRET_CLIENT_ID"),
-                client_secret=_get(env, "FATSECRET_CLIENT_SECRET"),
+                url=_http_url(env, "TASKS_FATSECRET_URL"),
+                token_url=_http_url(env, "TASKS_FATSECRET_TOKEN_URL"),
+                client_id=_get(env, "TASKS_FATSECRET_CLIENT_ID") or "",
+                client_secret=_get(env, "TASKS_FATSECRET_CLIENT_SECRET") or "",
             )
         return cls(tandoor, fatsecret)
 
@@ -117,28 +137,30 @@ class MailSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MailSettings | None:
-        """None when SMTP_URL is unset (email is skipped, not an error)."""
+        """None when TASKS_SMTP_URL is unset (email is skipped, not an error)."""
         env = os.environ if env is None else env
-        raw = _get(env, "SMTP_URL")
-        if not raw:
+        raw = _get(env, "TASKS_SMTP_URL")
+        if raw is None:
             return None
         parts = urlsplit(raw)
         if parts.scheme not in ("smtp", "smtps"):
-            raise ConfigError("SMTP_URL must start with smtp:// or smtps://")
+            raise ConfigError("TASKS_SMTP_URL must start with smtp:// or smtps://")
         if not parts.hostname:
-            raise ConfigError("SMTP_URL has no host (smtp://host:port)")
+            raise ConfigError("TASKS_SMTP_URL has no host (smtp://host:port)")
         try:
             port = parts.port
         except ValueError as exc:
-            raise ConfigError("SMTP_URL has an invalid port") from exc
+            raise ConfigError("TASKS_SMTP_URL has an invalid port") from exc
         use_tls = parts.scheme == "smtps"
         query = parse_qs(parts.query)
         starttls = (query.get("starttls") or ["false"])[0].lower() in ("1", "true", "yes")
         if use_tls and starttls:
-            raise ConfigError("SMTP_URL: starttls is for smtp://; smtps:// is TLS already")
-        sender = _get(env, "SMTP_FROM") or "meal-scheduler@localhost"
+            raise ConfigError("TASKS_SMTP_URL: starttls is for smtp://; smtps:// is TLS already")
+        sender = _get(env, "TASKS_SMTP_FROM")
+        if sender is None:
+            sender = "meal-scheduler@localhost"
         if "@" not in sender:
-            raise ConfigError(f"SMTP_FROM must be an email address, got {sender!r}")
+            raise ConfigError(f"TASKS_SMTP_FROM must be an email address, got {sender!r}")
         return cls(
             host=parts.hostname,
             port=port or (465 if use_tls else 25),
@@ -148,3 +170,25 @@ class MailSettings:
             password=unquote(parts.password) if parts.password else None,
             sender=sender,
         )
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Every setting of the meal-planner jobs."""
+
+    sync: SyncSettings
+    mail: MailSettings | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JobSettings:
+        env = os.environ if env is None else env
+        for old, new in RENAMED.items():
+            if env.get(old) is not None and env.get(new) is None:
+                raise ConfigError(f"{old} is now called {new}: set {new} instead")
+        return cls(SyncSettings.from_env(env), MailSettings.from_env(env))
+
+
+@functools.cache
+def job_settings() -> JobSettings:
+    """The process's job settings, read from the environment once."""
+    return JobSettings.from_env()

@@ -33,7 +33,7 @@ from tasks.handlers import JobContext, job_handler
 from tasks.jobs.common import database_now, param_int, require_db, short_error
 from tasks.jobs.fatsecret import DiaryEntry, day_url, fetch_token, parse_day
 from tasks.jobs.http_client import HttpClient, HttpError, SyncError
-from tasks.jobs.settings import FatSecretSettings, SyncSettings, TandoorSettings
+from tasks.jobs.settings import FatSecretSettings, SyncSettings, TandoorSettings, job_settings
 from tasks.jobs.tandoor import RemoteRecipe, nutrition_of, parse_page, source_id_of, to_recipe
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ def run_sync(
     attempted = succeeded = 0
 
     if settings.tandoor is None:
-        output["recipes"] = {"status": "skipped", "reason": "TANDOOR_URL is not set"}
+        output["recipes"] = {"status": "skipped", "reason": "TASKS_TANDOOR_URL is not set"}
     else:
         attempted += 1
         try:
@@ -336,7 +336,7 @@ def run_sync(
             output["recipes"] = {"status": "error", "error": short_error(exc)}
 
     if settings.fatsecret is None:
-        output["food_diary"] = {"status": "skipped", "reason": "FATSECRET_URL is not set"}
+        output["food_diary"] = {"status": "skipped", "reason": "TASKS_FATSECRET_URL is not set"}
     else:
         attempted += 1
         try:
@@ -369,4 +369,4 @@ def run_sync(
 
 @job_handler("auto_sync")
 def auto_sync(ctx: JobContext) -> dict[str, Any]:
-    return run_sync(require_db(ctx), SyncSettings.from_env(), HttpClient(), ctx.parameters)
+    return run_sync(require_db(ctx), job_settings().sync, HttpClient(), ctx.parameters)

@@ -2,12 +2,12 @@
 
 Assumed shapes (Tandoor 1.5+; documented in docs/jobs.md):
 
-* ``GET {TANDOOR_URL}/api/recipe/?page=N&page_size=M[&updatedon_gte=YYYY-MM-DD]``
-  with ``Authorization: Bearer <TANDOOR_TOKEN>`` returns
+* ``GET {TASKS_TANDOOR_URL}/api/recipe/?page=N&page_size=M[&updatedon_gte=YYYY-MM-DD]``
+  with ``Authorization: Bearer <TASKS_TANDOOR_TOKEN>`` returns
   ``{"count": int, "next": url|null, "previous": url|null, "results": [item]}``.
   Pages are walked by number until ``next`` is null (the ``next`` link
   itself is not followed: behind a proxy it often names the wrong scheme or
-  host, and the token must only ever go to TANDOOR_URL).
+  host, and the token must only ever go to TASKS_TANDOOR_URL).
 * An item has ``id``, ``name``, ``updated_at`` (ISO 8601), ``servings``,
   ``keywords`` (``[{"name": ...}]``) and, in the detail
   ``GET /api/recipe/{id}/``, the nutrition *per serving* either as

@@ -119,6 +119,10 @@ def test_worker_refuses_to_start_naming_the_variable(
             "check DATABASE_URL",
         ),
         "not migrated": (service_env(empty_db_url, redis_url), "db migrate"),
+        "job setting": (
+            service_env(db_url, redis_url, TASKS_SMTP_URL="http://mail.example"),
+            "TASKS_SMTP_URL must start with smtp://",
+        ),
         "handler module": (
             service_env(db_url, redis_url, TASKS_HANDLER_MODULES="no_such_handlers_x"),
             "TASKS_HANDLER_MODULES: cannot import 'no_such_handlers_x'",

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+
+from tasks.jobs.settings import job_settings
+
+
+@pytest.fixture(autouse=True)
+def fresh_job_settings() -> Iterator[None]:
+    """A worker reads the jobs' settings once; each test is a fresh worker."""
+    job_settings.cache_clear()
+    yield
+    job_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from email.message import Message
 import pytest
 
 from tasks.jobs.advisor import daily_advisor
+from tasks.jobs.settings import job_settings
 from tests.integration.jobs_support import add_recipe, add_user, log_food, make_ctx, utc
 
 DAY = date(2026, 3, 5)
@@ -61,7 +62,7 @@ class Mailbox(list[bytes]):
 
 @pytest.fixture
 def smtp(monkeypatch) -> Iterator[Mailbox]:
-    """A running SMTP server; SMTP_URL points at it; the list fills with raw messages."""
+    """A running SMTP server; TASKS_SMTP_URL points at it; the list fills with raw messages."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), SMTPHandler)
     server.daemon_threads = True
     inbox = Mailbox()
@@ -71,8 +72,8 @@ def smtp(monkeypatch) -> Iterator[Mailbox]:
     inbox.server = server
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("SMTP_URL", inbox.url)
-    monkeypatch.setenv("SMTP_FROM", "advisor@meals.test")
+    monkeypatch.setenv("TASKS_SMTP_URL", inbox.url)
+    monkeypatch.setenv("TASKS_SMTP_FROM", "advisor@meals.test")
     try:
         yield inbox
     finally:
@@ -184,20 +185,22 @@ def test_a_refused_send_fails_the_attempt_and_the_retry_sends(db, database, smtp
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now
-    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
+    monkeypatch.setenv("TASKS_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    job_settings.cache_clear()  # a worker started with this setting
     with pytest.raises(OSError):
         daily_advisor(ctx)
     row = db.execute("SELECT status, error FROM advisor_emails").fetchone()
     assert row["status"] == "failed" and "Connection" in row["error"]
 
-    monkeypatch.setenv("SMTP_URL", smtp.url)
+    monkeypatch.setenv("TASKS_SMTP_URL", smtp.url)
+    job_settings.cache_clear()  # ...and one started after the fix
     out = daily_advisor(ctx)
     assert out["sent"] is True and out["attempt"] == 2
     assert len(smtp) == 1
 
 
 def test_skips_say_why(db, database, monkeypatch):
-    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.delenv("TASKS_SMTP_URL", raising=False)
     quiet = add_user(db, "quiet@example.com")
     assert "not opted in" in daily_advisor(make_ctx(database, "daily_advisor", quiet))["reason"]
     user = known_day(db)
@@ -211,7 +214,7 @@ def test_skips_say_why(db, database, monkeypatch):
         "reason": "nothing logged for this day",
     }
     no_smtp = daily_advisor(make_ctx(database, "daily_advisor", user, EVENING_BERLIN))
-    assert no_smtp["sent"] is False and "SMTP_URL is not set" in no_smtp["reason"]
+    assert no_smtp["sent"] is False and "TASKS_SMTP_URL is not set" in no_smtp["reason"]
     assert no_smtp["nutrients"]["calories"]["eaten"] == 1500.0
 
 

@@ -11,7 +11,7 @@ from tests.integration.jobs_support import make_ctx
 
 
 def test_seed_demo_is_idempotent_and_feeds_every_job(db, database, monkeypatch):
-    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.delenv("TASKS_SMTP_URL", raising=False)
     first = seed_demo(database)
     counts = {
         t: db.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"]

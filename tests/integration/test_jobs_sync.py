@@ -317,17 +317,17 @@ def test_one_users_failure_does_not_fail_the_others(db, database, fake):
 
 def test_not_configured_is_a_skip_not_an_error(database, monkeypatch):
     for name in (
-        "TANDOOR_URL",
-        "TANDOOR_TOKEN",
-        "FATSECRET_URL",
-        "FATSECRET_TOKEN_URL",
-        "FATSECRET_CLIENT_ID",
-        "FATSECRET_CLIENT_SECRET",
+        "TASKS_TANDOOR_URL",
+        "TASKS_TANDOOR_TOKEN",
+        "TASKS_FATSECRET_URL",
+        "TASKS_FATSECRET_TOKEN_URL",
+        "TASKS_FATSECRET_CLIENT_ID",
+        "TASKS_FATSECRET_CLIENT_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
     out = auto_sync(make_ctx(database, "auto_sync", None, job_id="auto_sync:system"))
-    assert out["recipes"] == {"status": "skipped", "reason": "TANDOOR_URL is not set"}
-    assert out["food_diary"] == {"status": "skipped", "reason": "FATSECRET_URL is not set"}
+    assert out["recipes"] == {"status": "skipped", "reason": "TASKS_TANDOOR_URL is not set"}
+    assert out["food_diary"] == {"status": "skipped", "reason": "TASKS_FATSECRET_URL is not set"}
     assert out["http"]["requests"] == 0
 
 

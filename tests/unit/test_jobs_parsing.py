@@ -22,12 +22,12 @@ from tasks.jobs.tandoor import meal_types_of, nutrition_of, parse_page, to_recip
 from tasks.jobs.trends import Logged, Planned, adherence
 
 FULL_ENV = {
-    "TANDOOR_URL": "https://tandoor.example/",
-    "TANDOOR_TOKEN": "t",
-    "FATSECRET_URL": "https://platform.fatsecret.example/rest/server.api",
-    "FATSECRET_TOKEN_URL": "https://oauth.fatsecret.example/connect/token",
-    "FATSECRET_CLIENT_ID": "id",
-    "FATSECRET_CLIENT_SECRET": "hunter2",
+    "TASKS_TANDOOR_URL": "https://tandoor.example/",
+    "TASKS_TANDOOR_TOKEN": "t",
+    "TASKS_FATSECRET_URL": "https://platform.fatsecret.example/rest/server.api",
+    "TASKS_FATSECRET_TOKEN_URL": "https://oauth.fatsecret.example/connect/token",
+    "TASKS_FATSECRET_CLIENT_ID": "id",
+    "TASKS_FATSECRET_CLIENT_SECRET": "hunter2",
 }
 
 
@@ -41,14 +41,20 @@ def test_sync_settings_from_env():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"TANDOOR_URL": "https://x"}, "TANDOOR_TOKEN is not set"),
-        ({"TANDOOR_TOKEN": "t"}, "TANDOOR_URL is not set"),
-        ({"TANDOOR_URL": "ftp://x", "TANDOOR_TOKEN": "t"}, "TANDOOR_URL must be an http"),
+        ({"TASKS_TANDOOR_URL": "https://x"}, "TASKS_TANDOOR_TOKEN is not set"),
+        ({"TASKS_TANDOOR_TOKEN": "t"}, "TASKS_TANDOOR_URL is not set"),
         (
-            {**{k: v for k, v in FULL_ENV.items() if k != "FATSECRET_CLIENT_SECRET"}},
-            "FATSECRET_CLIENT_SECRET is not set",
+            {"TASKS_TANDOOR_URL": "ftp://x", "TASKS_TANDOOR_TOKEN": "t"},
+            "TASKS_TANDOOR_URL must be an http",
         ),
-        ({**FULL_ENV, "FATSECRET_TOKEN_URL": "oauth.example/token"}, "FATSECRET_TOKEN_URL must be"),
+        (
+            {**{k: v for k, v in FULL_ENV.items() if k != "TASKS_FATSECRET_CLIENT_SECRET"}},
+            "TASKS_FATSECRET_CLIENT_SECRET is not set",
+        ),
+        (
+            {**FULL_ENV, "TASKS_FATSECRET_TOKEN_URL": "oauth.example/token"},
+            "TASKS_FATSECRET_TOKEN_URL must be",
+        ),
     ],
 )
 def test_sync_settings_name_the_variable(env, message):
@@ -58,7 +64,7 @@ def test_sync_settings_name_the_variable(env, message):
 
 def test_mail_settings():
     assert MailSettings.from_env({}) is None
-    m = MailSettings.from_env({"SMTP_URL": "smtps://me%40x.org:p%3Ass@mail.example"})
+    m = MailSettings.from_env({"TASKS_SMTP_URL": "smtps://me%40x.org:p%3Ass@mail.example"})
     assert m is not None
     assert (m.host, m.port, m.use_tls, m.username, m.password) == (
         "mail.example",
@@ -68,17 +74,19 @@ def test_mail_settings():
         "p:ss",
     )
     assert "p:ss" not in repr(m)
-    plain = MailSettings.from_env({"SMTP_URL": "smtp://h:2525?starttls=true", "SMTP_FROM": "a@b"})
+    plain = MailSettings.from_env(
+        {"TASKS_SMTP_URL": "smtp://h:2525?starttls=true", "TASKS_SMTP_FROM": "a@b"}
+    )
     assert plain is not None and (plain.port, plain.starttls, plain.sender) == (2525, True, "a@b")
     for bad, message in (
-        ("http://h", "SMTP_URL must start"),
-        ("smtp://", "SMTP_URL has no host"),
-        ("smtp://h:99999", "SMTP_URL has an invalid port"),
+        ("http://h", "TASKS_SMTP_URL must start"),
+        ("smtp://", "TASKS_SMTP_URL has no host"),
+        ("smtp://h:99999", "TASKS_SMTP_URL has an invalid port"),
     ):
         with pytest.raises(ConfigError, match=message):
-            MailSettings.from_env({"SMTP_URL": bad})
-    with pytest.raises(ConfigError, match="SMTP_FROM"):
-        MailSettings.from_env({"SMTP_URL": "smtp://h", "SMTP_FROM": "nobody"})
+            MailSettings.from_env({"TASKS_SMTP_URL": bad})
+    with pytest.raises(ConfigError, match="TASKS_SMTP_FROM"):
+        MailSettings.from_env({"TASKS_SMTP_URL": "smtp://h", "TASKS_SMTP_FROM": "nobody"})
 
 
 def test_retry_after():
@@ -202,3 +210,16 @@ def test_png_writer():
         encode_png(3, 2, b"\x00")
     chart = week_chart([1800, None, 2300, 2000, 0, 1900, 2100], [2000] * 7, 2000)
     assert chart.startswith(b"\x89PNG") and len(chart) < 4000
+
+
+def test_job_settings_take_the_tasks_prefix_and_refuse_the_old_names():
+    from tasks.jobs.settings import JobSettings
+
+    assert JobSettings.from_env({}) == JobSettings(SyncSettings(None, None), None)
+    with pytest.raises(ConfigError, match="SMTP_URL is now called TASKS_SMTP_URL"):
+        JobSettings.from_env({"SMTP_URL": "smtp://h"})
+    with pytest.raises(ConfigError, match="TASKS_TANDOOR_TOKEN is set but empty"):
+        JobSettings.from_env({"TASKS_TANDOOR_URL": "https://t", "TASKS_TANDOOR_TOKEN": " "})
+    # Empty is not unset: a typo'd deployment is refused, not silently unconfigured.
+    with pytest.raises(ConfigError, match="TASKS_SMTP_FROM is set but empty"):
+        JobSettings.from_env({"TASKS_SMTP_URL": "smtp://h", "TASKS_SMTP_FROM": ""})
