@@ -50,6 +50,7 @@ from tasks.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = ".dev-data"
+LOG_FILE = "dev.log"  # --demo: the servers' and Celery's output
 ENV_FILE = "dev.env"  # the running stack's URLs, for other terminals; removed on stop
 
 
@@ -151,10 +152,14 @@ def start(stack: Stack) -> Settings | None:
 
 def main(data_dir: str | None, demo: bool) -> int:
     """Run the dev stack until SIGINT/SIGTERM (exit 0) or until a process dies (exit 1)."""
-    console = Console(sys.stdout)
     folder = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).resolve()
+    # With --demo the results are the point: the servers' and Celery's own
+    # lines go to a file (and are shown if one of them fails).
+    console = Console(sys.stdout, folder / LOG_FILE if demo else None)
     stack = Stack(console, folder)
     with logs_to(console), stop_on_signals(stack):
+        if console.log_path is not None:
+            log.info("server and Celery logs go to a file", extra={"log": str(console.log_path)})
         try:
             settings = start(stack)
             if settings is None:
@@ -173,3 +178,4 @@ def main(data_dir: str | None, demo: bool) -> int:
             # point every command at closed ports.
             if stack.env_file is not None:
                 stack.env_file.unlink(missing_ok=True)
+            console.close()

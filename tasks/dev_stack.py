@@ -135,6 +135,7 @@ class Stack:
         while not self.stopping.is_set():
             code = child.proc.poll()
             if code is not None:
+                self.console.replay(child.name)
                 raise DevStackError(f"{what} exited with code {code} while starting (see above)")
             if probe():
                 child.ready.set()
@@ -223,6 +224,7 @@ class Stack:
             for child in self.children:
                 code = child.proc.poll()
                 if code is not None:
+                    self.console.replay(child.name)
                     log.error(
                         "a process exited; stopping the stack",
                         extra={"action": "child_exited", "child": child.name, "code": code},

@@ -24,6 +24,9 @@ DEMO_USERS: tuple[dict[str, Any], ...] = (
         "protein_g_target": 110,
         "meal_types": ["breakfast", "lunch", "dinner"],
         "cooldown_days": 30,
+        # Today so far, when the advisor runs: each user has a different day,
+        # so each gets a different verdict and different suggestions.
+        "today": (("breakfast", "lunch", "dinner", "snack"), 1.5),  # a big day: over
     },
     {
         "email": "ben@example.com",
@@ -32,14 +35,16 @@ DEMO_USERS: tuple[dict[str, Any], ...] = (
         "protein_g_target": None,
         "meal_types": ["breakfast", "lunch", "dinner", "snack"],
         "cooldown_days": 30,
+        "today": (("breakfast", "lunch"), 0.75),  # a light day: under on everything
     },
     {
         "email": "chika@example.com",
         "timezone": "Asia/Tokyo",
-        "calorie_target": 1800,
-        "protein_g_target": 90,
+        "calorie_target": 1500,
+        "protein_g_target": 75,
         "meal_types": ["breakfast", "lunch", "dinner"],
         "cooldown_days": 21,
+        "today": (("breakfast", "lunch", "dinner"), 1.0),  # about on target
     },
 )
 
@@ -126,7 +131,8 @@ def seed_demo(db: Database) -> dict[str, Any]:
             context = tx.one("user_planning_context", user_id=user_id, at=now)
             assert context is not None
             today = context["local_date"]
-            log = _food_log(index, spec["meal_types"], today - timedelta(days=HISTORY_DAYS), today)
+            first = today - timedelta(days=HISTORY_DAYS)
+            log = _food_log(index, spec["meal_types"], spec["today"], first, today)
             tx.exec(
                 "upsert_food_entries",
                 user_id=user_id,
@@ -153,7 +159,11 @@ def seed_demo(db: Database) -> dict[str, Any]:
 
 
 def _food_log(
-    user_index: int, meal_types: list[str], first: Any, today: Any
+    user_index: int,
+    meal_types: list[str],
+    today_spec: tuple[tuple[str, ...], float],
+    first: Any,
+    today: Any,
 ) -> list[dict[str, Any]]:
     by_meal = {
         m: [r for r in DEMO_RECIPES if m in r[2]] for m in ("breakfast", "lunch", "dinner", "snack")
@@ -162,14 +172,15 @@ def _food_log(
     day = first
     step = 0
     while day <= today:
-        # Today only has breakfast and lunch: the advisor runs in the evening.
-        meals = [m for m in meal_types if day < today or m in ("breakfast", "lunch")]
+        meals = meal_types if day < today else list(today_spec[0])
         for meal_index, meal in enumerate(meals):
             options = by_meal[meal]
             slug, name, _, kcal, protein, carbs, fat = options[
                 (step * 3 + meal_index + user_index * 5) % len(options)
             ]
             portion = PORTIONS[(step + meal_index + user_index) % len(PORTIONS)]
+            if day == today:
+                portion = today_spec[1]
             log.append(
                 {
                     "source_id": f"{day.isoformat()}:{meal}",
@@ -223,5 +234,28 @@ def describe_run(run: dict[str, Any]) -> str:
         text = email.get("text") or out.get("reason") or ""
         return f"{head}: {email.get('subject', 'advisor email')}\n{text}".rstrip()
     if run["job_type"] == "weekly_trends":
-        return f"{head}: trend report stored ({', '.join(sorted(out)[:6])})"
+        return f"{head}: {_trend_summary(out)}"
     return head
+
+
+def _trend_summary(out: dict[str, Any]) -> str:
+    """The report's numbers in one line: this week's averages and the change."""
+    if not out.get("stored", "report_id" in out):
+        return f"no report: {out.get('reason', 'nothing stored')}"
+    current = (out.get("current") or {}).get("average") or {}
+    change = out.get("change") or {}
+    parts = []
+    for key, unit in (("calories", "kcal"), ("protein_g", "g protein")):
+        value = current.get(key)
+        if value is None:
+            continue
+        moved = change.get(key) or {}
+        pct = moved.get("pct")
+        versus = "" if pct is None else f" ({pct:+g}% vs the week before)"
+        parts.append(f"{value:.0f} {unit}/day{versus}")
+    days = (out.get("current") or {}).get("days_logged")
+    averages = "; ".join(parts) or "no days logged"
+    return (
+        f"trend report for the week to {out.get('period_end')}: {averages}; "
+        f"{days} days logged; chart {out.get('chart_bytes', 0)} bytes"
+    )

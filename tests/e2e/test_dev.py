@@ -230,7 +230,21 @@ def test_demo_shows_a_plan_an_advisor_email_and_a_trend_report(
         dev.wait_for(r"dev stack ready")
         dev.wait_for(r"\[demo\] weekly_generation:user:\d+: completed: plan for the week of", 60)
         dev.wait_for(r"\[demo\] daily_advisor:user:\d+: completed: ", 60)
-        dev.wait_for(r"\[demo\] weekly_trends:user:\d+: completed: trend report stored", 60)
+        dev.wait_for(
+            r"\[demo\] weekly_trends:user:\d+: completed: trend report for the week to "
+            r"\d{4}-\d\d-\d\d: \d+ kcal/day",
+            60,
+        )
         assert dev.stop(signal.SIGINT) == 0, dev.output()
+        # The results come first: the servers' and Celery's lines went to a file.
+        assert not any(line.startswith(("[worker]", "[beat]")) for line in dev.lines)
+        assert "celery@" in (dev.data_dir / "dev.log").read_text(encoding="utf-8")
+        # Each demo user had a different day, so each got different suggestions.
+        with connect(db_url) as conn:
+            rows = conn.execute(
+                "SELECT output FROM job_executions WHERE job_id LIKE 'daily_advisor:user:%'"
+            ).fetchall()
+        picks = {tuple(r["recipe_id"] for r in row["output"]["recommendations"]) for row in rows}
+        assert len(rows) == 3 and len(picks) == 3, picks
     finally:
         dev.kill()
