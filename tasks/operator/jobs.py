@@ -61,6 +61,7 @@ def show_job(db: Database, job_id: str, executions: int = 10) -> JobDetail:
         edges = tx.many("get_job_dependencies", job_id=job_id)
         runs = tx.many(
             "list_runs",
+            execution_id=None,
             job_id=job_id,
             status=None,
             since=None,

@@ -28,6 +28,7 @@ def list_runs(
         after = resolve_instant(db, after, None)
     rows = db.many(
         "list_runs",
+        execution_id=None,
         job_id=job_id,
         status=status,
         since=after,
@@ -40,7 +41,17 @@ def list_runs(
 
 def get_run(db: Database, execution_id: int) -> Execution:
     """One execution, with its output (a completed run) or its error."""
-    row = db.one("get_run", execution_id=execution_id)
+    rows = db.many(
+        "list_runs",
+        execution_id=execution_id,
+        job_id=None,
+        status=None,
+        since=None,
+        within=None,
+        now=None,
+        limit=1,
+    )
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound(f"no execution {execution_id} (see python -m tasks runs list)")
     return execution_from_row(row)

@@ -209,30 +209,22 @@ ORDER BY l.n;
 
 -- name: list_runs :many
 -- Newest first. With a job: idx_job_executions_job_started; without:
--- idx_job_executions_started_at, read backwards.
+-- idx_job_executions_started_at, read backwards. With an execution id
+-- (runs show): that one row, by its primary key.
 SELECT e.id, e.job_id, j.job_type, e.status::text AS status,
        e.trigger_type::text AS trigger_type, e.attempt_number, e.parent_job_id,
        e.started_at, e.completed_at, e.duration_ms, e.worker, e.error_message, e.output,
        e.lease_expires_at
 FROM job_executions e
 JOIN scheduled_jobs j ON j.id = e.job_id
-WHERE (%(job_id)s::text IS NULL OR e.job_id = %(job_id)s::text)
+WHERE (%(execution_id)s::bigint IS NULL OR e.id = %(execution_id)s::bigint)
+  AND (%(job_id)s::text IS NULL OR e.job_id = %(job_id)s::text)
   AND (%(status)s::text IS NULL OR e.status = %(status)s::text::execution_status)
   AND (%(since)s::timestamptz IS NULL OR e.started_at >= %(since)s::timestamptz)
   AND (%(within)s::interval IS NULL
        OR e.started_at >= coalesce(%(now)s::timestamptz, now()) - %(within)s::interval)
 ORDER BY e.started_at DESC, e.id DESC
 LIMIT %(limit)s;
-
--- name: get_run :one
--- One execution with its whole output and error (runs show).
-SELECT e.id, e.job_id, j.job_type, e.status::text AS status,
-       e.trigger_type::text AS trigger_type, e.attempt_number, e.parent_job_id,
-       e.started_at, e.completed_at, e.duration_ms, e.worker, e.error_message, e.output,
-       e.lease_expires_at
-FROM job_executions e
-JOIN scheduled_jobs j ON j.id = e.job_id
-WHERE e.id = %(execution_id)s;
 
 -- ---------------------------------------------------------------- scheduler
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from tasks import beat, execution
+from tests.unit.stubs import FakeClock, StubStore, install
+
 
 @pytest.fixture(scope="session", autouse=True)
 def servers_up() -> None:
@@ -27,3 +30,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     yield
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> StubStore:
+    """tasks.store answered by a StubStore for this test."""
+    return install(monkeypatch, StubStore())
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The worker's and the beat's ``time`` (monotonic, sleep) on a fake clock."""
+    fake = FakeClock()
+    monkeypatch.setattr(execution, "time", fake)
+    monkeypatch.setattr(beat, "time", fake)
+    return fake

@@ -16,14 +16,13 @@ from redbeat.schedulers import RedBeatScheduler
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 
-from tasks import beat
 from tasks.beat import BACKOFF_MAX, MealScheduler
 from tasks.errors import DatabaseUnavailable
 from tasks.models import ClaimedJob
 from tasks.producer import Producer
 from tasks.rescuer import Rescuer
 from tasks.settings import Settings
-from tests.unit.stubs import T0, FakeClock, StubStore, claimed, install, later, reaped
+from tests.unit.stubs import T0, FakeClock, StubStore, claimed, later, reaped
 
 DB: Any = object()
 BATCH = 3
@@ -49,18 +48,6 @@ class Redbeat:
         if isinstance(answer, BaseException):
             raise answer
         return answer
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubStore:
-    return install(monkeypatch, StubStore())
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(beat, "time", fake)
-    return fake
 
 
 @pytest.fixture

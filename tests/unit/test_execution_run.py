@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tasks import JobContext, execution, job_handler
+from tasks import JobContext, job_handler
 from tasks.errors import DatabaseUnavailable, InvalidInput
 from tasks.execution import Attempt, run
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
-from tests.unit.stubs import FakeClock, StubStore, install, started
+from tests.unit.stubs import FakeClock, StubStore, started
 
 ATTEMPT = Attempt(JobId("job-0"), DispatchId(100), "task-1", "w1/1", None)
 DB: Any = object()  # never touched: the stub store answers for Postgres
@@ -45,18 +45,6 @@ class Leases(LeaseKeeper):
     def release(self, execution_id: Any) -> bool:
         self.history.append(("release", execution_id))
         return super().release(execution_id)
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubStore:
-    return install(monkeypatch, StubStore())
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(execution, "time", fake)
-    return fake
 
 
 def test_a_duplicate_message_is_a_no_op(stub: StubStore, clock: FakeClock) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tasks.ids import ExecutionId
 from tasks.leases import LeaseKeeper
-from tests.unit.stubs import StubStore, install
+from tests.unit.stubs import StubStore
 
 DB: Any = object()
 
@@ -16,11 +14,6 @@ DB: Any = object()
 class Keeper(LeaseKeeper):
     def _ensure_thread(self) -> None:  # renewals are driven by the test
         pass
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubStore:
-    return install(monkeypatch, StubStore())
 
 
 def test_one_statement_renews_every_held_lease(stub: StubStore) -> None:
