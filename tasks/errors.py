@@ -50,7 +50,7 @@ class NotFound(DatabaseError):
 
 
 class NotMigrated(DatabaseError):
-    """the database is not migrated: run `python -m tasks db migrate`"""
+    """the database is not migrated: run python -m tasks db migrate"""
 
 
 class Conflict(DatabaseError):
