@@ -107,7 +107,10 @@ def connect_error(url: str, exc: psycopg.Error) -> TasksError:
     database, an unknown host) is a :class:`ConfigError`; anything else (a
     closed port, a server starting up) is :class:`DatabaseUnavailable`.
     """
-    where = safe_url(url)
+    try:
+        where = safe_url(url)
+    except ValueError:  # a port that is not a number: say nothing of the URL
+        where = "DATABASE_URL"
     if isinstance(exc, psycopg.ProgrammingError):
         # libpq could not parse the URL; its message quotes the bad token,
         # which may be the password.
@@ -209,8 +212,14 @@ class Database:
         _connect(self._url, application_name=self._application_name).close()
 
     def require_schema(self) -> None:
-        """Raise :class:`NotMigrated` unless the scheduler's tables are there."""
-        row = self.one("scheduler_present")
+        """Raise :class:`NotMigrated` unless the scheduler's tables are there.
+
+        On a connection of its own, not the pool: a worker checks this in its
+        parent process, which must not hold pool connections its forked
+        children inherit.
+        """
+        with self.direct() as session:
+            row = session.one("scheduler_present")
         if row is None or not row["present"]:
             raise NotMigrated()
 

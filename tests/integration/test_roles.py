@@ -30,7 +30,7 @@ from psycopg import sql
 
 import tasks.migrate
 from tasks.db import Database
-from tasks.errors import DatabaseError
+from tasks.errors import MigrationError
 from tasks.migrate import migrate, rollback
 from tasks.sql import Query, parse
 from tests.support import connect, insert_job
@@ -648,7 +648,7 @@ def test_migrate_refuses_a_public_schema_everyone_can_create_in(
     try:
         rollback(database, to=3)
         db.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
-        with pytest.raises(DatabaseError, match="may CREATE in schema public"):
+        with pytest.raises(MigrationError, match=r"004_roles failed: .*may CREATE in schema"):
             migrate(database)
         db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         assert [m.version for m in migrate(database)][:1] == [4]
