@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn, get_args
 
-from tasks import migrate, output
+from tasks import migrate, output, surfaces
 from tasks import operator as op
 from tasks.db import Database
 from tasks.errors import ConfigError, InvalidInput, NotFound, TasksError
@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(groups, common)
     _add_runs(groups, common)
     _add_scheduler(groups, common)
+    surfaces.add_commands(groups)  # web, health: tasks/surfaces.py
 
     # ---- dev: owned by tasks/dev.py (see cmd_dev) ----
     p = groups.add_parser("dev", help="run everything locally (embedded servers when unset)")

@@ -1,0 +1,259 @@
+"""Prometheus metrics from Postgres, computed when Prometheus scrapes.
+
+Postgres holds the state of every beat and worker host, so the numbers come
+from it, not from one process's memory: a scrape of any web process counts
+the whole fleet. Gauges (backlog, active vs limit, paused, oldest due job,
+live workers) are read fresh on every scrape.
+
+Counters and the dispatch-lag histogram (per job type) are the history in
+``job_executions``: the first scrape of a process loads the totals in one
+grouped query (one pass over the table, once), later scrapes read only the
+attempts after a cursor on the execution id plus those still running at the
+previous scrape (at most ``max_concurrent_jobs`` of them), by primary key.
+History pruning does not lower them (a counter never goes down); a restart
+of the web process reloads them from what is left (Prometheus handles the
+reset). The lag of an attempt is observed when it is first seen; attempts
+started before migration 007 have no recorded due time and no lag.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from tasks import operator as op
+from tasks.db import Database
+
+# Dispatch lag buckets (seconds): the target is p99 under one tick (1 s).
+LAG_BUCKETS: tuple[float, ...] = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+LIVE_WORKER_SECONDS = 60.0
+BATCH = 50_000  # most new attempts read per scrape; the rest on the next one
+
+
+@dataclass
+class _Lag:
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LAG_BUCKETS) + 1))
+    total: float = 0.0
+
+
+class ExecutionHistory:
+    """Outcome counters and lag histograms, brought up to date on each scrape."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+        self.cursor = 0
+        self.running: set[int] = set()
+        self.outcomes: dict[tuple[str, str], int] = defaultdict(int)
+        self.lags: dict[str, _Lag] = defaultdict(_Lag)
+        self._lock = threading.Lock()
+
+    def _observe(self, job_type: str, lag_seconds: float | None) -> None:
+        if lag_seconds is None:
+            return
+        lag = self.lags[job_type]
+        lag.buckets[bisect.bisect_right(LAG_BUCKETS, lag_seconds)] += 1
+        lag.total += lag_seconds
+
+    def _load(self, db: Database) -> None:
+        with db.transaction() as tx:
+            tx.exec("begin_repeatable_read")
+            top = tx.one("max_execution_id")
+            upto = int(top["id"]) if top else 0
+            totals = tx.many("execution_totals", upto_id=upto, bounds=list(LAG_BUCKETS))
+            running = tx.many(
+                "dashboard_runs",
+                job_id=None,
+                job_type=None,
+                status="running",
+                trigger_type=None,
+                since=None,
+                before_at=None,
+                before_id=None,
+                limit=1_000_000,
+            )
+        for r in totals:
+            if r["status"] != "running":
+                self.outcomes[(r["job_type"], r["status"])] += int(r["n"])
+            if r["bucket"] is not None:
+                lag = self.lags[r["job_type"]]
+                lag.buckets[int(r["bucket"])] += int(r["n"])
+                lag.total += float(r["lag_sum"])
+        self.running = {int(r["id"]) for r in running if int(r["id"]) <= upto}
+        self.cursor = upto
+        self.loaded = True
+
+    def refresh(self, db: Database) -> None:
+        with self._lock:
+            if not self.loaded:
+                self._load(db)
+                return
+            rows = db.many(
+                "executions_since",
+                after_id=self.cursor,
+                running_ids=sorted(self.running),
+                limit=BATCH + len(self.running),
+            )
+            still: set[int] = set()
+            for r in rows:
+                ex_id = int(r["id"])
+                if ex_id > self.cursor:
+                    self._observe(r["job_type"], r["lag_seconds"])
+                if r["status"] == "running":
+                    still.add(ex_id)
+                else:
+                    self.outcomes[(r["job_type"], r["status"])] += 1
+            self.cursor = max([self.cursor, *(int(r["id"]) for r in rows)])
+            # A running attempt that vanished (its job was removed) is dropped.
+            self.running = still
+
+
+class PostgresCollector(Collector):
+    """A prometheus_client collector; every value is read from Postgres at scrape time."""
+
+    def __init__(
+        self,
+        db: Database,
+        redis_url: str = "",
+        key_prefix: str = "meal-scheduler",
+        now: datetime | None = None,
+    ) -> None:
+        self.db = db
+        self.redis_url = redis_url
+        self.key_prefix = key_prefix
+        self.now = now  # tests fix the clock
+        self.history = ExecutionHistory()
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # values need Postgres: nothing is collected at registration
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._gauges()
+        yield from self._history()
+
+    def _gauges(self) -> Iterator[Metric]:
+        status = op.scheduler_status(
+            self.db, redis_url=self.redis_url, key_prefix=self.key_prefix, now=self.now
+        )
+        backlog = self.db.many("backlog_by_priority", now=self.now)
+        g = GaugeMetricFamily(
+            "meal_scheduler_backlog_jobs",
+            "Jobs due and waiting to be dispatched (pending, enabled, scheduled_for <= now)",
+            labels=["priority"],
+        )
+        for r in backlog:
+            g.add_metric([r["priority"]], float(r["due"]))
+        yield g
+        lag = status.oldest_due_lag
+        yield GaugeMetricFamily(
+            "meal_scheduler_oldest_due_age_seconds",
+            "How long the oldest due job has waited (0 when none is due)",
+            value=0.0 if lag is None else lag.total_seconds(),
+        )
+        g = GaugeMetricFamily(
+            "meal_scheduler_active_jobs", "Jobs queued or running", labels=["state"]
+        )
+        g.add_metric(["queued"], float(status.queued))
+        g.add_metric(["running"], float(status.running))
+        yield g
+        yield GaugeMetricFamily(
+            "meal_scheduler_max_concurrent_jobs",
+            "scheduler_config.max_concurrent_jobs: the most jobs queued + running",
+            value=float(status.config.max_concurrent_jobs),
+        )
+        yield GaugeMetricFamily(
+            "meal_scheduler_paused",
+            "1 while the scheduler is paused (scheduler_config.enabled = false)",
+            value=0.0 if status.config.enabled else 1.0,
+        )
+        yield GaugeMetricFamily(
+            "meal_scheduler_expired_leases",
+            "Running attempts whose lease ran out, not yet reaped",
+            value=float(status.expired_leases),
+        )
+        yield GaugeMetricFamily(
+            "meal_scheduler_failures_24h",
+            "Failed and abandoned attempts that ended in the last 24 hours",
+            value=float(status.failures_24h),
+        )
+        beat = GaugeMetricFamily(
+            "meal_scheduler_beat_lock_held",
+            "1 while a beat holds the redbeat lock; absent when Redis is not configured",
+        )
+        if status.beat.state != "unknown":
+            beat.add_metric([], 1.0 if status.beat.state == "held" else 0.0)
+        yield beat
+        workers = self.db.many("live_worker_types", now=self.now, live_seconds=LIVE_WORKER_SECONDS)
+        live = self.db.many("live_workers", now=self.now, live_seconds=LIVE_WORKER_SECONDS)
+        yield GaugeMetricFamily(
+            "meal_scheduler_live_workers",
+            f"Workers whose heartbeat is younger than {LIVE_WORKER_SECONDS:.0f} s",
+            value=float(len(live)),
+        )
+        g = GaugeMetricFamily(
+            "meal_scheduler_live_workers_by_job_type",
+            "Live workers that handle each job type",
+            labels=["job_type"],
+        )
+        for r in workers:
+            g.add_metric([r["job_type"]], float(r["workers"]))
+        yield g
+
+    def _history(self) -> Iterator[Metric]:
+        self.history.refresh(self.db)
+        c = CounterMetricFamily(
+            "meal_scheduler_executions",
+            "Finished attempts by job type and outcome (completed, failed, abandoned: a reaped "
+            "attempt whose worker was lost)",
+            labels=["job_type", "outcome"],
+        )
+        for (job_type, outcome), n in sorted(self.history.outcomes.items()):
+            c.add_metric([job_type, outcome], float(n))
+        yield c
+        h = HistogramMetricFamily(
+            "meal_scheduler_dispatch_lag_seconds",
+            "Time from an attempt's due time (scheduled_for) to its start",
+            labels=["job_type"],
+        )
+        for job_type, lag in sorted(self.history.lags.items()):
+            cumulative, running_total = [], 0
+            for bound, n in zip((*LAG_BUCKETS, float("inf")), lag.buckets, strict=True):
+                running_total += n
+                cumulative.append((_bound(bound), float(running_total)))
+            h.add_metric([job_type], cumulative, sum_value=lag.total)
+        yield h
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(float(value))
+
+
+def registry(collector: PostgresCollector) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(collector)
+    return reg
