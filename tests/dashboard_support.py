@@ -142,3 +142,40 @@ def serve(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def seed_history(db: Conn) -> None:
+    """An hour of finished attempts of three job types, for the charts.
+
+    Inserted directly (a test fixture, not a worker): per minute a few
+    completions, now and then a failure, and a dispatch lag that grows
+    during a burst half an hour ago.
+    """
+    db.execute(
+        """
+        INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, started_at,
+                                    completed_at, duration_ms, scheduled_for, worker, output,
+                                    error_message)
+        SELECT j.job_id,
+               CASE WHEN (m * j.k) % 17 = 3 THEN 'failed'
+                    WHEN (m * j.k) % 41 = 7 THEN 'abandoned'
+                    ELSE 'completed' END::execution_status,
+               'scheduled', 1,
+               now() - make_interval(mins => m) - make_interval(secs => s),
+               now() - make_interval(mins => m) - make_interval(secs => s) + interval '2 seconds',
+               2000,
+               now() - make_interval(mins => m) - make_interval(secs => s)
+                 - make_interval(secs => CASE WHEN m BETWEEN 25 AND 35 THEN 1.5 + (s % 3)
+                                              ELSE 0.004 + (s % 7) / 100.0 END),
+               'w1@host-a/' || (1000 + s % 2),
+               CASE WHEN (m * j.k) % 17 = 3 OR (m * j.k) % 41 = 7 THEN NULL
+                    ELSE '{"ok": true}'::jsonb END,
+               CASE WHEN (m * j.k) % 17 = 3 THEN 'RuntimeError: upstream timed out'
+                    WHEN (m * j.k) % 41 = 7
+                    THEN 'lease expired: worker w1@host-a/1000 stopped renewing' END
+        FROM (VALUES ('sync-0', 1, 6), ('plan-0', 2, 2), ('mail-0', 3, 3)) AS j (job_id, k, per),
+             generate_series(1, 59) AS m,
+             generate_series(0, 50) AS s
+        WHERE s < j.per + (m % 3)
+        """
+    )

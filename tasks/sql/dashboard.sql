@@ -38,12 +38,16 @@ ORDER BY w.last_seen_at DESC
 LIMIT 1;
 
 -- name: list_job_types :many
--- The distinct job types, by a loose index scan of idx_scheduled_jobs_type_id
--- (one index probe per type, not a scan of a million rows).
+-- The distinct job types (with `enabled_only`: of enabled jobs), by a loose
+-- index scan of idx_scheduled_jobs_type_id: one index probe per type, not a
+-- scan of a million rows.
 WITH RECURSIVE t (job_type) AS (
-    (SELECT s.job_type FROM scheduled_jobs s ORDER BY s.job_type LIMIT 1)
+    (SELECT s.job_type FROM scheduled_jobs s
+     WHERE (NOT %(enabled_only)s::boolean OR s.enabled)
+     ORDER BY s.job_type LIMIT 1)
     UNION ALL
-    SELECT (SELECT s.job_type FROM scheduled_jobs s WHERE s.job_type > t.job_type
+    SELECT (SELECT s.job_type FROM scheduled_jobs s
+            WHERE s.job_type > t.job_type AND (NOT %(enabled_only)s::boolean OR s.enabled)
             ORDER BY s.job_type LIMIT 1)
     FROM t
     WHERE t.job_type IS NOT NULL

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlencode, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -78,6 +78,7 @@ class Dashboard:
         self.registry = registry(self.collector)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
+            undefined=StrictUndefined,  # a missing variable is an error, not ""
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
@@ -138,6 +139,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     dash = _dash(request)
     live = request.headers.get("x-live") == "1"
     page = dash.env.get_template(template)
+    context.setdefault("error", None)
     context.update(
         request=request,
         admin=_admin(request),

@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 
 OUTCOME_COLORS = {"completed": "#2e7d32", "failed": "#c62828", "abandoned": "#ef6c00"}
-WIDTH = 760
+WIDTH = 1000
 LEFT = 150  # room for the job type's name
 RIGHT = 60
 

@@ -25,8 +25,8 @@ class Overview:
     status: op.SchedulerStatus
     backlog: list[Row]  # priority, due (critical first)
     workers: list[Row]
-    job_types: list[str]
-    unhandled: list[str]  # job types of existing jobs that no live worker handles
+    job_types: list[str]  # of enabled jobs
+    unhandled: list[str]  # job types of enabled jobs that no live worker handles
     lag: Row  # n, p50_seconds, p99_seconds, max_seconds over the last 15 minutes
 
 
@@ -41,7 +41,7 @@ def overview(
 ) -> Overview:
     status = op.scheduler_status(db, redis_url=redis_url, key_prefix=key_prefix, now=now)
     workers = db.many("live_workers", now=now, live_seconds=LIVE_WORKER_SECONDS)
-    types = job_types(db)
+    types = job_types(db, enabled_only=True)
     handled = {t for w in workers for t in w["job_types"]}
     lag = db.one("recent_dispatch_lag", now=now, minutes=15) or {}
     return Overview(
@@ -54,8 +54,8 @@ def overview(
     )
 
 
-def job_types(db: Database) -> list[str]:
-    return [r["job_type"] for r in db.many("list_job_types")]
+def job_types(db: Database, enabled_only: bool = False) -> list[str]:
+    return [r["job_type"] for r in db.many("list_job_types", enabled_only=enabled_only)]
 
 
 def _page(rows: list[Row], limit: int, cursor: Any) -> Page:

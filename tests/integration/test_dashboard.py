@@ -51,6 +51,7 @@ def test_overview_shows_the_state_of_the_fleet(web: str) -> None:
     assert "running" in page
     assert re.search(r'id="card-backlog".*?critical</td><td class="num">1<', page, re.S)
     assert "no live worker handles <code>daily_advisor</code>" in page
+    assert "weekly_trends</code>" not in page  # its only job is disabled
     assert "w1@host-a" in page and "w2@host-b" in page
     assert 'id="outcomes-chart"' in page and 'id="lag-chart"' in page
     # Failed and abandoned attempts of the seed: 3 in the last 24 h.
@@ -183,7 +184,7 @@ def test_without_an_admin_every_action_is_refused(db_url: str, redis_url: str, d
 def test_reads_run_as_the_readonly_role(db_url: str) -> None:
     reader = Database(db_url, 1, role="meal_scheduler_readonly", custom_plans=True)
     try:
-        assert reader.many("list_job_types") == []
+        assert reader.many("list_job_types", enabled_only=False) == []
         with pytest.raises(DatabaseError, match="permission denied"):
             reader.one(
                 "record_admin_action",
