@@ -39,6 +39,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
 
+from tasks import surfaces
 from tasks.db import Database
 from tasks.dev_servers import (
     DevStackError,
@@ -63,7 +64,7 @@ DEFAULT_DATA_DIR = ".dev-data"
 STOP_TIMEOUT = 10.0
 SERVER_START_TIMEOUT = 60.0
 #: Output lines that say a Celery process is up (celery.apps.worker, celery.beat).
-READY_MARKERS = {"worker": " ready.", "beat": "beat: Starting..."}
+READY_MARKERS = {"worker": " ready.", "beat": "beat: Starting...", "web": "dashboard on http"}
 APP_NAME = "meal-scheduler-dev"
 _PR_SET_PDEATHSIG = 1
 
@@ -263,6 +264,8 @@ class Stack:
         base = [sys.executable, "-m", "celery", "-A", "tasks"]
         self.spawn("worker", [*base, "worker", "--pool", "prefork", "-c", "2", "-l", "INFO"], env)
         self.spawn("beat", [*base, "beat", "-l", "INFO"], env)
+        # The dashboard prints its URL ("dashboard on http://...") when it starts.
+        self.spawn("web", surfaces.web_command(), env)
 
     # ------------------------------------------------------------ running
 

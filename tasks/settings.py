@@ -79,6 +79,12 @@ def _name(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    """Unset and empty are the same: docker compose passes ``${X:-}`` as ""."""
+    raw = env.get(name)
+    return None if raw is None or raw.strip() == "" else raw.strip()
+
+
 def _url(
     env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: str, required: bool
 ) -> str:
@@ -179,9 +185,9 @@ class Settings:
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
             retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
             retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
-            admin_user=env.get("TASKS_ADMIN_USER"),
-            admin_password_hash=env.get("TASKS_ADMIN_PASSWORD_HASH"),
-            web_secret=env.get("TASKS_WEB_SECRET"),
+            admin_user=_optional(env, "TASKS_ADMIN_USER"),
+            admin_password_hash=_optional(env, "TASKS_ADMIN_PASSWORD_HASH"),
+            web_secret=_optional(env, "TASKS_WEB_SECRET"),
             web_read_role=env.get("TASKS_WEB_READ_ROLE", "meal_scheduler_readonly").strip(),
             health_max_due_seconds=_int(env, "TASKS_HEALTH_MAX_DUE_SECONDS", 300, 1),
         )

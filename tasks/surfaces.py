@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import socket
 import sys
 from typing import Any
 
 from tasks.settings import Settings
+
+DEFAULT_PORT = 8080
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -31,6 +34,17 @@ def cmd_web(args: argparse.Namespace) -> int:
     return serve(settings, args.host, args.port)
 
 
+def web_command(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> list[str]:
+    """``python -m tasks web`` on ``port``, or on a free one when it is taken (the dev stack)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    return [sys.executable, "-m", "tasks", "web", "--host", host, "--port", str(port)]
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     from tasks.health import check
 
@@ -43,7 +57,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 def add_commands(groups: Any) -> None:
     p = groups.add_parser("web", help="the web dashboard (Prometheus metrics at /metrics)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8080)")
     p.add_argument(
         "--hash-password",
         action="store_true",

@@ -489,6 +489,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     app = create_app(settings)
-    log.info("dashboard listening", extra={"action": "web_started", "host": host, "port": port})
+    shown = f"[{host}]" if ":" in host else host
+    print(f"dashboard on http://{shown}:{port}/ (Prometheus metrics at /metrics)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     return 0
