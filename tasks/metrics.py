@@ -6,8 +6,9 @@ the whole fleet. Gauges (backlog, active vs limit, paused, oldest due job,
 live workers) are read fresh on every scrape.
 
 Counters and the dispatch-lag histogram (per job type) are the history in
-``job_executions``: the first scrape of a process loads the totals in one
-grouped query (one pass over the table, once), later scrapes read only the
+``job_executions``: the web process loads the totals when it starts, in one
+grouped query (one pass over the table, once: 2 s at a million attempts;
+scrapes meanwhile get the gauges only), later scrapes read only the
 attempts after a cursor on the execution id plus those still running at the
 previous scrape (at most ``max_concurrent_jobs`` of them), by primary key.
 History pruning does not lower them (a counter never goes down); a restart
@@ -54,6 +55,7 @@ LAG_BUCKETS: tuple[float, ...] = (
 )
 LIVE_WORKER_SECONDS = 60.0
 BATCH = 50_000  # most new attempts read per scrape; the rest on the next one
+SLACK = 10_000  # ids below the cursor read again: inserts commit out of id order
 
 
 @dataclass
@@ -69,6 +71,7 @@ class ExecutionHistory:
         self.loaded = False
         self.cursor = 0
         self.running: set[int] = set()
+        self.seen: set[int] = set()  # ids within SLACK of the cursor already counted
         self.outcomes: dict[tuple[str, str], int] = defaultdict(int)
         self.lags: dict[str, _Lag] = defaultdict(_Lag)
         self._lock = threading.Lock()
@@ -97,6 +100,12 @@ class ExecutionHistory:
                 before_id=None,
                 limit=1_000_000,
             )
+            recent = tx.many(
+                "executions_since",
+                after_id=max(0, upto - SLACK),
+                running_ids=[],
+                limit=SLACK,
+            )
         for r in totals:
             if r["status"] != "running":
                 self.outcomes[(r["job_type"], r["status"])] += int(r["n"])
@@ -106,31 +115,53 @@ class ExecutionHistory:
                 lag.total += float(r["lag_sum"])
         self.running = {int(r["id"]) for r in running if int(r["id"]) <= upto}
         self.cursor = upto
+        # Counted up to the cursor: the ids near it that this snapshot saw.
+        # One that commits later is found by the next scrape.
+        self.seen = {int(r["id"]) for r in recent}
         self.loaded = True
 
-    def refresh(self, db: Database) -> None:
-        with self._lock:
+    def refresh(self, db: Database, wait: bool = True) -> bool:
+        """Bring the totals up to date; False (without waiting) while another
+        thread holds them, e.g. the first load at start-up with ``wait=False``."""
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
             if not self.loaded:
                 self._load(db)
-                return
-            rows = db.many(
-                "executions_since",
-                after_id=self.cursor,
-                running_ids=sorted(self.running),
-                limit=BATCH + len(self.running),
-            )
-            still: set[int] = set()
-            for r in rows:
-                ex_id = int(r["id"])
-                if ex_id > self.cursor:
-                    self._observe(r["job_type"], r["lag_seconds"])
-                if r["status"] == "running":
-                    still.add(ex_id)
-                else:
-                    self.outcomes[(r["job_type"], r["status"])] += 1
-            self.cursor = max([self.cursor, *(int(r["id"]) for r in rows)])
-            # A running attempt that vanished (its job was removed) is dropped.
-            self.running = still
+            else:
+                self._advance(db)
+            return True
+        finally:
+            self._lock.release()
+
+    def _advance(self, db: Database) -> None:
+        # Execution ids are drawn at insert but committed in any order: a
+        # lower id can appear after a higher one was read. So each scrape
+        # reads again the last SLACK ids below the cursor and skips the ones
+        # it has already seen.
+        low = max(0, self.cursor - SLACK)
+        rows = db.many(
+            "executions_since",
+            after_id=low,
+            running_ids=sorted(self.running),
+            limit=BATCH + SLACK + len(self.running),
+        )
+        for r in rows:
+            ex_id = int(r["id"])
+            new = ex_id > low and ex_id not in self.seen
+            if new:
+                self.seen.add(ex_id)
+                self._observe(r["job_type"], r["lag_seconds"])
+            if r["status"] == "running":
+                self.running.add(ex_id)
+            elif new or ex_id in self.running:
+                self.outcomes[(r["job_type"], r["status"])] += 1
+                self.running.discard(ex_id)
+        present = {int(r["id"]) for r in rows}
+        # A running attempt that vanished (its job was removed) is dropped.
+        self.running &= present
+        self.cursor = max([self.cursor, *present])
+        self.seen = {i for i in self.seen if i > self.cursor - SLACK}
 
 
 class PostgresCollector(Collector):
@@ -225,7 +256,10 @@ class PostgresCollector(Collector):
         yield g
 
     def _history(self) -> Iterator[Metric]:
-        self.history.refresh(self.db)
+        # Until the first load is done (it reads the whole history once),
+        # scrapes get the gauges only instead of waiting for it.
+        if not self.history.refresh(self.db, wait=self.history.loaded):
+            return
         c = CounterMetricFamily(
             "meal_scheduler_executions",
             "Finished attempts by job type and outcome (completed, failed, abandoned: a reaped "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,13 @@ class Dashboard:
         else:
             text = f"{seconds / 86400:.0f} d"
         return f"in {text}" if future else f"{text} ago"
+
+    def warm(self) -> None:
+        """Load the metrics' totals from the history (once, at start-up)."""
+        try:
+            self.collector.history.refresh(self.read_db)
+        except TasksError:
+            log.exception("metrics history not loaded", extra={"action": "metrics_load_failed"})
 
     def close(self) -> None:
         self.read_db.close()
@@ -439,6 +447,7 @@ class SecurityHeaders:
 def _lifespan(dash: Dashboard) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=dash.warm, name="metrics-load", daemon=True).start()
         yield
         dash.close()
 

@@ -11,7 +11,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.dashboard_support import Conn, claim, run_job, seed, serve, start, web_settings
-from tests.support import insert_job
+from tests.support import connect, insert_job, wait_until
 
 
 @pytest.fixture
@@ -57,7 +57,8 @@ def lag_counts(db: Conn) -> dict[str, float]:
 
 
 def test_metrics_match_postgres(web: str, db: Conn, redis_url: str, db_url: str) -> None:
-    values = scrape(web)
+    # The totals load in the background at start-up; until then, gauges only.
+    values = wait_until(lambda: (v := scrape(web)) and outcomes_scraped(v) and v, timeout=20)
     backlog = db.execute(
         "SELECT priority::text, count(*) AS n FROM scheduled_jobs WHERE status = 'pending'"
         " AND enabled AND scheduled_for <= now() GROUP BY 1"
@@ -117,3 +118,26 @@ def test_metrics_match_postgres(web: str, db: Conn, redis_url: str, db_url: str)
     values = scrape(web)
     assert values[("meal_scheduler_paused", ())] == 1.0
     assert values[("meal_scheduler_beat_lock_held", ())] == 1.0
+
+
+def test_an_attempt_committed_out_of_id_order_is_counted(web: str, db: Conn, db_url: str) -> None:
+    wait_until(lambda: outcomes_scraped(scrape(web)), timeout=20)
+    insert_job(db, "slow-commit", "auto_sync", max_retries=0)
+    insert_job(db, "fast-commit", "auto_sync", max_retries=0)
+    dispatch = claim(db)
+    with connect(db_url) as other:
+        other.autocommit = False
+        # The lower execution id, committed last.
+        slow = start(other, "slow-commit", dispatch["slow-commit"])
+        fast = start(db, "fast-commit", dispatch["fast-commit"])
+        assert slow < fast
+        db.execute("SELECT complete_execution_v1(%s, '{}'::jsonb)", (fast,))
+        scrape(web)  # reads past the uncommitted id
+        other.commit()
+    db.execute("SELECT complete_execution_v1(%s, '{}'::jsonb)", (slow,))
+    values = scrape(web)
+    assert outcomes_scraped(values) == outcomes_in_postgres(db)
+    assert (
+        values[("meal_scheduler_dispatch_lag_seconds_count", (("job_type", "auto_sync"),))]
+        == (lag_counts(db)["auto_sync"])
+    )
