@@ -205,13 +205,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "job detail": "/jobs/job-42",
             "executions": "/runs",
             "executions of a job": "/runs?job=job-4242",
+            "executions, failed": "/runs?status=failed",
+            "executions, manual (none)": "/runs?trigger=manual",
             "failures": "/failures",
             "failures, last 24 h": "/failures?since=24h",
         }
         with serve(settings) as base:
+            # The web process loads the metrics' totals in the background at
+            # start; pages are timed after it, not while it reads the history.
             started = time.perf_counter()
-            httpx.get(base + "/metrics", timeout=120).raise_for_status()
-            report["metrics_first_scrape_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            while (
+                "meal_scheduler_executions_total"
+                not in httpx.get(base + "/metrics", timeout=120).text
+            ):
+                time.sleep(0.2)
+            report["metrics_history_load_ms"] = round((time.perf_counter() - started) * 1000, 1)
             report["pages"] = time_pages(
                 base, {**pages, "metrics (later scrapes)": "/metrics"}, args.repeat
             )
@@ -220,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'page':<28} {'median ms':>10} {'p95 ms':>10}")
         for name, r in report["pages"].items():
             print(f"{name:<28} {r['median_ms']:>10} {r['p95_ms']:>10}")
-        print(f"metrics, first scrape (loads the totals): {report['metrics_first_scrape_ms']} ms")
+        print(f"metrics history load at start-up: {report['metrics_history_load_ms']} ms")
         for name, plan in report["plans"].items():
             print(f"\n-- plan: jobs page, {name}")
             print("\n".join(plan))

@@ -204,6 +204,11 @@ WHERE e.id > %(after_id)s::bigint OR e.id = ANY (%(running_ids)s::bigint[])
 ORDER BY e.id
 LIMIT %(limit)s::integer;
 
+-- name: execution_ids_between :many
+-- The ids in (after_id, upto_id]: a primary-key range, no join.
+SELECT e.id FROM job_executions e
+WHERE e.id > %(after_id)s::bigint AND e.id <= %(upto_id)s::bigint;
+
 -- name: live_worker_types :many
 -- Per job type: how many live workers handle it.
 SELECT t.job_type, count(*) AS workers
