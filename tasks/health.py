@@ -5,7 +5,8 @@ Postgres answers; Redis answers; a beat holds redbeat's lock; the oldest
 due job has not waited longer than ``TASKS_HEALTH_MAX_DUE_SECONDS``
 (skipped while the scheduler is paused, when waiting is what was asked
 for). ``--worker`` checks a worker host instead: Postgres, Redis, and a
-heartbeat from a worker on this host younger than the live window.
+heartbeat from a worker on this host younger than three heartbeat
+intervals (``tasks.web.reads.live_window``).
 
 Trade-off: a due job can also wait because every slot is taken
 (``max_concurrent_jobs``); that is reported too, since a backlog older than
@@ -22,8 +23,7 @@ from tasks import operator as op
 from tasks.db import Database, Row
 from tasks.errors import TasksError
 from tasks.settings import Settings
-
-LIVE_WORKER_SECONDS = 60.0
+from tasks.web.reads import live_window
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def check(
     if failed is not None:
         return Health(False, failed)
     if worker:
-        return _check_worker(seen, hostname or socket.gethostname())
+        return _check_worker(seen, hostname or socket.gethostname(), live_window(settings))
     lock = op.read_beat_lock(settings.redis_url, settings.key_prefix)
     if lock.state != "held":
         return Health(False, f"no beat holds the lock: {lock.detail}")
@@ -88,14 +88,13 @@ def check(
     return Health(True, f"healthy: beat holds the lock, {row['due']} due, {active}{paused}")
 
 
-def _check_worker(row: Row | None, hostname: str) -> Health:
+def _check_worker(row: Row | None, hostname: str, live_seconds: float) -> Health:
     if row is None:
         return Health(False, f"no worker heartbeat from host {hostname}")
     age = float(row["age_seconds"])
-    if age > LIVE_WORKER_SECONDS:
+    if age > live_seconds:
         return Health(
             False,
-            f"worker {row['node_name']} last seen {age:.0f} s ago "
-            f"(limit {LIVE_WORKER_SECONDS:.0f} s)",
+            f"worker {row['node_name']} last seen {age:.0f} s ago (limit {live_seconds:.0f} s)",
         )
     return Health(True, f"healthy: worker {row['node_name']} seen {age:.0f} s ago")

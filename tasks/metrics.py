@@ -53,7 +53,6 @@ LAG_BUCKETS: tuple[float, ...] = (
     60.0,
     300.0,
 )
-LIVE_WORKER_SECONDS = 60.0
 BATCH = 50_000  # most new attempts read per scrape; the rest on the next one
 SLACK = 10_000  # ids below the cursor read again: inserts commit out of id order
 
@@ -169,9 +168,11 @@ class PostgresCollector(Collector):
         db: Database,
         redis_url: str = "",
         key_prefix: str = "meal-scheduler",
+        live_seconds: float = 30.0,
         now: datetime | None = None,
     ) -> None:
         self.db = db
+        self.live_seconds = live_seconds
         self.redis_url = redis_url
         self.key_prefix = key_prefix
         self.now = now  # tests fix the clock
@@ -236,11 +237,13 @@ class PostgresCollector(Collector):
         if status.beat.state != "unknown":
             beat.add_metric([], 1.0 if status.beat.state == "held" else 0.0)
         yield beat
-        workers = self.db.many("live_worker_types", now=self.now, live_seconds=LIVE_WORKER_SECONDS)
-        live = self.db.many("live_workers", now=self.now, live_seconds=LIVE_WORKER_SECONDS)
+        workers = self.db.many(
+            "dashboard_worker_types", now=self.now, live_seconds=self.live_seconds
+        )
+        live = self.db.many("dashboard_workers", now=self.now, live_seconds=self.live_seconds)
         yield GaugeMetricFamily(
             "meal_scheduler_live_workers",
-            f"Workers whose heartbeat is younger than {LIVE_WORKER_SECONDS:.0f} s",
+            f"Workers whose heartbeat is younger than {self.live_seconds:.0f} s",
             value=float(len(live)),
         )
         g = GaugeMetricFamily(

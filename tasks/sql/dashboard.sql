@@ -18,8 +18,9 @@ SELECT p.priority::text AS priority,
 FROM unnest(enum_range(NULL::job_priority)) AS p (priority)
 ORDER BY p.priority DESC;
 
--- name: live_workers :many
--- A worker is live while its heartbeat is younger than `live_seconds`.
+-- name: dashboard_workers :many
+-- A worker is live while its heartbeat is younger than `live_seconds`
+-- (three heartbeat intervals: the rule of workers.sql).
 SELECT w.node_name, w.hostname, w.pid, w.job_types, w.queues, w.started_at, w.last_seen_at
 FROM worker_heartbeats w
 WHERE w.last_seen_at >= coalesce(%(now)s::timestamptz, now())
@@ -209,7 +210,7 @@ LIMIT %(limit)s::integer;
 SELECT e.id FROM job_executions e
 WHERE e.id > %(after_id)s::bigint AND e.id <= %(upto_id)s::bigint;
 
--- name: live_worker_types :many
+-- name: dashboard_worker_types :many
 -- Per job type: how many live workers handle it.
 SELECT t.job_type, count(*) AS workers
 FROM worker_heartbeats w, unnest(w.job_types) AS t (job_type)

@@ -39,7 +39,7 @@ from tasks.errors import TasksError
 from tasks.metrics import PostgresCollector, registry
 from tasks.operator import format_offset
 from tasks.settings import Settings
-from tasks.web import admin, charts, pages
+from tasks.web import admin, charts, pages, reads
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,10 @@ class Dashboard:
         )
         self.write_db = Database(settings.database_url, 1, "meal-scheduler-web-admin")
         self.now = now or (lambda: datetime.now(UTC))
-        self.collector = PostgresCollector(self.read_db, settings.redis_url, settings.key_prefix)
+        self.live_seconds = reads.live_window(settings)
+        self.collector = PostgresCollector(
+            self.read_db, settings.redis_url, settings.key_prefix, self.live_seconds
+        )
         self.registry = registry(self.collector)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),

@@ -137,13 +137,16 @@ def _next_url(request: Request, cursor: dict[str, str] | None) -> str | None:
 def overview_page(request: Request) -> Response:
     dash = dashboard_of(request)
     now = dash.now()
-    data = reads.overview(dash.read_db, dash.settings.redis_url, dash.settings.key_prefix)
+    data = reads.overview(
+        dash.read_db, dash.settings.redis_url, dash.settings.key_prefix, dash.live_seconds
+    )
     outcomes = reads.outcomes_per_minute(dash.read_db, 60)
     lags = reads.lag_series(dash.read_db, 6)
     return render(
         request,
         "overview.html",
         data=data,
+        live_seconds=dash.live_seconds,
         outcomes_svg=Markup(charts.outcomes_chart(outcomes, now, 60)),  # noqa: S704 - escaped inside
         lag_svg=Markup(charts.lag_chart(lags, now, 6)),  # noqa: S704 - escaped inside
     )

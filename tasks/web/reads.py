@@ -15,9 +15,17 @@ from typing import Any
 from tasks import operator as op
 from tasks.db import Database, Row
 from tasks.errors import DatabaseError
+from tasks.settings import Settings
 
-LIVE_WORKER_SECONDS = 60.0  # a heartbeat younger than this is a live worker
 PAGE = 50
+DEFAULT_HEARTBEAT_SECONDS = 10.0
+
+
+def live_window(settings: Settings) -> float:
+    """Seconds within which a worker's heartbeat makes it live: three heartbeat
+    intervals (``TASKS_HEARTBEAT_SECONDS``), so one missed beat is not a death."""
+    heartbeat = getattr(settings, "heartbeat_seconds", DEFAULT_HEARTBEAT_SECONDS)
+    return 3 * float(heartbeat)
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,14 @@ class Page:
 
 
 def overview(
-    db: Database, redis_url: str, key_prefix: str, now: datetime | None = None
+    db: Database,
+    redis_url: str,
+    key_prefix: str,
+    live_seconds: float,
+    now: datetime | None = None,
 ) -> Overview:
     status = op.scheduler_status(db, redis_url=redis_url, key_prefix=key_prefix, now=now)
-    workers = db.many("live_workers", now=now, live_seconds=LIVE_WORKER_SECONDS)
+    workers = db.many("dashboard_workers", now=now, live_seconds=live_seconds)
     types = job_types(db, enabled_only=True)
     handled = {t for w in workers for t in w["job_types"]}
     lag = db.one("recent_dispatch_lag", now=now, minutes=15) or {}
