@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(groups, common)
     _add_runs(groups, common)
     _add_scheduler(groups, common)
-    surfaces.add_commands(groups)  # web, health: tasks/surfaces.py
+    surfaces.register(groups, common)  # web, health: tasks/surfaces.py
 
     # ---- dev: owned by tasks/dev.py (see cmd_dev) ----
     p = groups.add_parser("dev", help="run everything locally (embedded servers when unset)")

@@ -1,6 +1,6 @@
 """The operator surfaces' commands: ``web`` (the dashboard) and ``health``.
 
-Registered by ``tasks.cli`` with :func:`add_commands`; each handler reads
+Registered by ``tasks.cli`` with :func:`register`; each handler reads
 its own settings and imports its stack (Starlette, uvicorn, redis) only
 when it runs, so the other commands never pay for them.
 """
@@ -54,7 +54,9 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def add_commands(groups: Any) -> None:
+def register(groups: Any, common: Any = None) -> None:
+    """Add ``web`` and ``health`` to the CLI's groups (``common`` is unused:
+    neither prints JSON)."""
     p = groups.add_parser("web", help="the web dashboard (Prometheus metrics at /metrics)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8080)")
