@@ -35,6 +35,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from tasks import operator as op
+from tasks import tick_stats
 from tasks.db import Database
 
 # Dispatch lag buckets (seconds): the target is p99 under one tick (1 s).
@@ -184,6 +185,36 @@ class PostgresCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._gauges()
         yield from self._history()
+        yield from self._ticks()
+
+    def _ticks(self) -> Iterator[Metric]:
+        """The active beat's tick durations, from Redis (tasks.tick_stats)."""
+        if not self.redis_url:
+            return
+        import redis
+
+        client = redis.Redis.from_url(
+            self.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0
+        )
+        try:
+            stats = tick_stats.read(client, self.key_prefix)
+        except redis.RedisError:
+            return
+        finally:
+            client.close()
+        if stats is None:
+            return
+        h = HistogramMetricFamily(
+            "meal_scheduler_beat_tick_seconds",
+            "Duration of the beat's ticks: reap, claim and publish (not the sleep)",
+        )
+        h.add_metric([], [(le, float(n)) for le, n in stats.buckets], sum_value=stats.total)
+        yield h
+        yield GaugeMetricFamily(
+            "meal_scheduler_beat_last_tick_seconds",
+            "Duration of the beat's latest tick",
+            value=stats.last,
+        )
 
     def _gauges(self) -> Iterator[Metric]:
         status = op.scheduler_status(
