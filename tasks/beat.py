@@ -24,6 +24,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, RedBeatScheduler, get_redis
 from redis.exceptions import LockError, RedisError
 
+from tasks import tick_stats
 from tasks.celery_app import TASK_NAME, Runtime, preflight_beat
 from tasks.errors import DatabaseUnavailable, TasksError
 from tasks.ids import BROKER_PRIORITY
@@ -125,8 +126,10 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             log.warning("redis unavailable", exc_info=True, extra={"action": "redis_down"})
             return self._back_off()
         try:
+            started = time.perf_counter()
             self._maybe_reap()
             result = self.producer.run_once()
+            self._record_tick(time.perf_counter() - started)
         except DatabaseUnavailable:
             log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
             return self._back_off()
@@ -157,6 +160,13 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
             return self._back_off()
         return 0.0
+
+    def _record_tick(self, seconds: float) -> None:
+        """For /metrics (tasks.tick_stats); a Redis error only loses the sample."""
+        try:
+            tick_stats.record(get_redis(self.app), self.settings.key_prefix, seconds)
+        except RedisError:
+            log.warning("tick not recorded", exc_info=True, extra={"action": "tick_stats_lost"})
 
     def _maybe_reap(self) -> None:
         now = time.monotonic()

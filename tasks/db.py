@@ -194,15 +194,28 @@ class Database:
         url: str,
         max_size: int = 4,
         application_name: str = "meal-scheduler",
+        role: str | None = None,
+        custom_plans: bool = False,
         *,
         fail_fast: bool = False,
     ):
-        """``fail_fast``: connect once before the pool opens, so a command that
+        """``role``: every connection runs as this role (the server's ``role``
+        setting at connection start, i.e. ``SET ROLE``); the login must be a
+        member. The dashboard reads as ``meal_scheduler_readonly`` this way.
+        ``custom_plans``: plan each statement for its parameter values
+        (``plan_cache_mode``), for queries whose optional filters
+        (``%(x)s IS NULL OR ...``) a generic plan of a prepared statement
+        would turn into a sequential scan.
+        ``fail_fast``: connect once before the pool opens, so a command that
         cannot connect says why at once instead of after the pool's timeout."""
         self._url = url
         self._max_size = max_size
         self._application_name = application_name
         self._fail_fast = fail_fast
+        options = [f"-c role={role}"] if role else []
+        if custom_plans:
+            options.append("-c plan_cache_mode=force_custom_plan")
+        self._options = " ".join(options)
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -245,6 +258,7 @@ class Database:
                     "autocommit": True,
                     "row_factory": dict_row,
                     "application_name": self._application_name,
+                    **({"options": self._options} if self._options else {}),
                 },
                 name=self._application_name,
             )

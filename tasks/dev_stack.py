@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from tasks import surfaces
 from tasks.db import Database
 from tasks.dev_console import Console
 from tasks.dev_servers import (
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT = 10.0
 SERVER_START_TIMEOUT = 60.0
 #: Output lines that say a Celery process is up (celery.apps.worker, celery.beat).
-READY_MARKERS = {"worker": " ready.", "beat": "beat: Starting..."}
+READY_MARKERS = {"worker": " ready.", "beat": "beat: Starting...", "web": "dashboard on http"}
 APP_NAME = "meal-scheduler-dev"
 _PR_SET_PDEATHSIG = 1
 
@@ -128,6 +129,10 @@ class Stack:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if marker is not None and marker in line:
                 child.ready.set()
+                if child.name == "web" and self.console.log_path is not None:
+                    # --demo sends process output to the log file; the
+                    # dashboard's URL is for the person at the terminal.
+                    self.console.write("dev", line)
             self.console.write(child.name, line)
 
     def _wait_for(self, child: Child, what: str, probe: Callable[[], bool]) -> bool:
@@ -211,6 +216,8 @@ class Stack:
         base = [sys.executable, "-m", "celery", "-A", "tasks"]
         self.spawn("worker", [*base, "worker", "--pool", "prefork", "-c", "2", "-l", "INFO"], env)
         self.spawn("beat", [*base, "beat", "-l", "INFO"], env)
+        # The dashboard prints its URL ("dashboard on http://...") when it starts.
+        self.spawn("web", surfaces.web_command(), env)
 
     # ------------------------------------------------------------ running
 

@@ -34,7 +34,16 @@ ENV_DOC: dict[str, str] = {
     "TASKS_REAP_SECONDS": "how often the beat reaps expired leases (default 5)",
     "TASKS_RETENTION_DAYS": "execution history older than this is pruned (default 90)",
     "TASKS_RETENTION_KEEP": "newest executions kept per job whatever their age (default 50)",
+    "TASKS_ADMIN_USER": "dashboard admin's user name (default: none, the dashboard is read-only)",
+    "TASKS_ADMIN_PASSWORD_HASH": "admin's password hash (`python -m tasks web --hash-password`)",
+    "TASKS_WEB_SECRET": "key that signs the dashboard's session cookie, 32+ characters",
+    "TASKS_WEB_READ_ROLE": "role of the dashboard's reads (default meal_scheduler_readonly)",
+    "TASKS_HEALTH_MAX_DUE_SECONDS": "`health` fails when a due job waits longer (default 300)",
 }
+
+# pbkdf2_sha256$<iterations>$<salt>$<hex digest>, made by tasks.web.auth.hash_password.
+_PASSWORD_HASH = re.compile(r"^pbkdf2_sha256\$[0-9]{4,8}\$[A-Za-z0-9_-]{8,64}\$[0-9a-f]{64}$")
+_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -70,6 +79,12 @@ def _name(env: Mapping[str, str], name: str, default: str) -> str:
     if not raw or not raw.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise ConfigError(f"{name} must be letters, digits, '_', '-' or '.', got {raw!r}")
     return raw
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    """Unset and empty are the same: docker compose passes ``${X:-}`` as ""."""
+    raw = env.get(name)
+    return None if raw is None or raw.strip() == "" else raw.strip()
 
 
 def _url(
@@ -108,6 +123,11 @@ class Settings:
     beat_lock_seconds: int = 15
     retention_days: int = 90
     retention_keep: int = 50
+    admin_user: str | None = None
+    admin_password_hash: str | None = field(default=None, repr=False)
+    web_secret: str | None = field(default=None, repr=False)
+    web_read_role: str = "meal_scheduler_readonly"
+    health_max_due_seconds: int = 300
 
     def __post_init__(self) -> None:
         if self.lease_seconds < 3:
@@ -117,9 +137,29 @@ class Settings:
                 "TASKS_VISIBILITY_TIMEOUT must be longer than TASKS_LEASE_SECONDS "
                 f"({self.visibility_timeout} <= {self.lease_seconds})"
             )
+        self._check_web()
         for module in self.handler_modules:
             if not module.replace(".", "").replace("_", "").isalnum():
                 raise ConfigError(f"TASKS_HANDLER_MODULES has an invalid module name {module!r}")
+
+    def _check_web(self) -> None:
+        if (self.admin_user is None) != (self.admin_password_hash is None):
+            raise ConfigError("TASKS_ADMIN_USER and TASKS_ADMIN_PASSWORD_HASH are set together")
+        if self.admin_user is not None and not 1 <= len(self.admin_user) <= 64:
+            raise ConfigError("TASKS_ADMIN_USER must be 1-64 characters")
+        if self.admin_password_hash is not None and not _PASSWORD_HASH.match(
+            self.admin_password_hash
+        ):
+            raise ConfigError(
+                "TASKS_ADMIN_PASSWORD_HASH must be a hash from "
+                "`python -m tasks web --hash-password` (pbkdf2_sha256$...)"
+            )
+        if self.web_secret is not None and len(self.web_secret) < 32:
+            raise ConfigError("TASKS_WEB_SECRET must be at least 32 characters")
+        if self.web_read_role and not _ROLE.match(self.web_read_role):
+            raise ConfigError(
+                f"TASKS_WEB_READ_ROLE must be a role name (a-z, 0-9, _), got {self.web_read_role!r}"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, need_redis: bool = True) -> Settings:
@@ -153,4 +193,9 @@ class Settings:
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
             retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
             retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
+            admin_user=_optional(env, "TASKS_ADMIN_USER"),
+            admin_password_hash=_optional(env, "TASKS_ADMIN_PASSWORD_HASH"),
+            web_secret=_optional(env, "TASKS_WEB_SECRET"),
+            web_read_role=env.get("TASKS_WEB_READ_ROLE", "meal_scheduler_readonly").strip(),
+            health_max_due_seconds=_int(env, "TASKS_HEALTH_MAX_DUE_SECONDS", 300, 1),
         )

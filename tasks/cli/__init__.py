@@ -23,6 +23,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from tasks import surfaces
 from tasks.cli import db, dev, jobs, runs, scheduler
 from tasks.cli.common import Groups, Handler, Parser, label_commands, plain
 from tasks.errors import ConfigError, InvalidInput, NotFound, TasksError
@@ -35,6 +36,7 @@ GROUPS: tuple[Callable[[Groups, argparse.ArgumentParser], None], ...] = (
     runs.register,
     scheduler.register,
     dev.register,
+    surfaces.register,  # web, health: tasks/surfaces.py
 )
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tasks.dev_servers import DEV_DATABASE
@@ -213,6 +214,9 @@ def test_dev_uses_the_servers_it_is_given(db_url: str, redis_url: str, tmp_path:
         started = descendants(dev.proc.pid)
         assert not {"postgres", "redis-server"} & set(started.values()), started
         assert not dev.data_dir.exists()
+        # The dashboard is part of the stack, its URL printed.
+        web = dev.wait_for(r"dashboard on (http://\S+)").group(1)
+        assert httpx.get(web + "jobs", timeout=10).status_code == 200
         run_a_job(db_url, "dev-e2e-external")
         started.update(descendants(dev.proc.pid))
 

@@ -33,6 +33,8 @@ ELSEWHERE = {
     "python -m venv": "the environment this test runs in",
     "pip install": "the environment this test runs in (CI installs '.[dev]')",
     "python -m tasks dev": "tests/e2e/test_dev.py",
+    "python -m tasks web": "a server: tests/e2e/test_dashboard_browser.py",
+    "python -m tasks health --worker": "tests/integration/test_health.py (worker heartbeats)",
     "set -a": "tests/e2e/test_dev.py (dev.env written, then removed on stop)",
     "celery -A tasks": "the worker and beat this test starts; tests/e2e/test_bridge_e2e.py",
     "python -m pytest": "this suite",

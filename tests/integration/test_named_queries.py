@@ -14,6 +14,7 @@ UTILITY = {
     "listen_wakeup",  # LISTEN: tests/integration/test_bridge_functions.py
     "create_migrations_table",  # DDL: every migration run
     "dev_create_database",  # CREATE DATABASE: tests/e2e/test_dev.py
+    "begin_repeatable_read",  # SET TRANSACTION: tests/integration/test_metrics.py
 }
 
 _PARAM = re.compile(r"%\((\w+)\)s")

@@ -543,6 +543,17 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+CREATE FUNCTION public.job_executions_scheduled_for() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Inside start_execution_v1's statement this sees the job row as the
+    -- statement began: scheduled_for is not changed by the start itself.
+    SELECT j.scheduled_for INTO NEW.scheduled_for FROM scheduled_jobs j WHERE j.id = NEW.job_id;
+    RETURN NEW;
+END;
+$$;
 CREATE FUNCTION public.local_to_instant(p_local timestamp without time zone, p_zone text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'public'
@@ -1097,6 +1108,31 @@ BEGIN
     END IF;
 END;
 $_$;
+CREATE TABLE public.admin_actions (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    target text,
+    outcome text NOT NULL,
+    detail text,
+    client text,
+    CONSTRAINT admin_actions_action_check CHECK ((action = ANY (ARRAY['trigger'::text, 'retry'::text, 'pause'::text, 'resume'::text, 'enable'::text, 'disable'::text]))),
+    CONSTRAINT admin_actions_actor_check CHECK (((length(actor) >= 1) AND (length(actor) <= 255))),
+    CONSTRAINT admin_actions_client_check CHECK ((length(client) <= 255)),
+    CONSTRAINT admin_actions_detail_check CHECK ((length(detail) <= 2000)),
+    CONSTRAINT admin_actions_outcome_check CHECK ((outcome = ANY (ARRAY['done'::text, 'refused'::text]))),
+    CONSTRAINT admin_actions_target_check CHECK ((length(target) <= 255))
+);
+COMMENT ON TABLE public.admin_actions IS 'meal-scheduler: actions taken in the web dashboard (audit log)';
+ALTER TABLE public.admin_actions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.admin_actions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE public.advisor_emails (
     user_id bigint NOT NULL,
     day date NOT NULL,
@@ -1186,6 +1222,7 @@ CREATE TABLE public.job_executions (
     celery_task_id text,
     lease_expires_at timestamp with time zone,
     deadline_at timestamp with time zone,
+    scheduled_for timestamp with time zone,
     CONSTRAINT job_executions_attempt_number_positive CHECK ((attempt_number >= 1)),
     CONSTRAINT job_executions_completed_at_iff_terminal CHECK (((status = 'running'::public.execution_status) = (completed_at IS NULL))),
     CONSTRAINT job_executions_duration_non_negative CHECK (((duration_ms IS NULL) OR (duration_ms >= 0)))
@@ -1384,6 +1421,8 @@ CREATE TABLE public.worker_heartbeats (
     CONSTRAINT worker_heartbeats_node_name_check CHECK (((length(node_name) >= 1) AND (length(node_name) <= 255))),
     CONSTRAINT worker_heartbeats_pid_check CHECK ((pid > 0))
 );
+ALTER TABLE ONLY public.admin_actions
+    ADD CONSTRAINT admin_actions_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.advisor_emails
     ADD CONSTRAINT advisor_emails_pkey PRIMARY KEY (user_id, day);
 ALTER TABLE ONLY public.auto_meal_plans
@@ -1424,6 +1463,7 @@ ALTER TABLE ONLY public.weekly_trend_reports
     ADD CONSTRAINT weekly_trend_reports_user_period_key UNIQUE (user_id, period_end);
 ALTER TABLE ONLY public.worker_heartbeats
     ADD CONSTRAINT worker_heartbeats_pkey PRIMARY KEY (node_name);
+CREATE INDEX idx_admin_actions_target ON public.admin_actions USING btree (target, id) WHERE (target IS NOT NULL);
 CREATE INDEX idx_food_log_recipe ON public.food_log USING btree (recipe_id) WHERE (recipe_id IS NOT NULL);
 CREATE UNIQUE INDEX idx_food_log_source ON public.food_log USING btree (user_id, source, source_id);
 CREATE INDEX idx_food_log_user_day ON public.food_log USING btree (user_id, day);
@@ -1441,12 +1481,14 @@ CREATE INDEX idx_recipe_rotation_recipe ON public.recipe_rotation USING btree (r
 CREATE INDEX idx_recipes_meal_types ON public.recipes USING gin (meal_types) WHERE (removed_at IS NULL);
 CREATE UNIQUE INDEX idx_recipes_source ON public.recipes USING btree (source, source_id);
 CREATE INDEX idx_scheduled_jobs_active ON public.scheduled_jobs USING btree (status) WHERE (status = ANY (ARRAY['queued'::public.job_status, 'running'::public.job_status]));
+CREATE INDEX idx_scheduled_jobs_disabled ON public.scheduled_jobs USING btree (id) WHERE (NOT enabled);
 CREATE INDEX idx_scheduled_jobs_due ON public.scheduled_jobs USING btree (priority, scheduled_for) WHERE ((status = 'pending'::public.job_status) AND enabled);
 CREATE INDEX idx_scheduled_jobs_frequency_config ON public.scheduled_jobs USING gin (frequency_config jsonb_path_ops);
-CREATE INDEX idx_scheduled_jobs_job_type ON public.scheduled_jobs USING btree (job_type);
 CREATE INDEX idx_scheduled_jobs_next_parent ON public.scheduled_jobs USING btree (next_parent_job_id) WHERE (next_parent_job_id IS NOT NULL);
 CREATE INDEX idx_scheduled_jobs_parameters ON public.scheduled_jobs USING gin (parameters jsonb_path_ops);
-CREATE INDEX idx_scheduled_jobs_user_id ON public.scheduled_jobs USING btree (user_id) WHERE (user_id IS NOT NULL);
+CREATE INDEX idx_scheduled_jobs_status_id ON public.scheduled_jobs USING btree (status, id);
+CREATE INDEX idx_scheduled_jobs_type_id ON public.scheduled_jobs USING btree (job_type, id);
+CREATE INDEX idx_scheduled_jobs_user_id_id ON public.scheduled_jobs USING btree (user_id, id) WHERE (user_id IS NOT NULL);
 CREATE UNIQUE INDEX idx_sync_cursors_key ON public.sync_cursors USING btree (source, COALESCE(user_id, (0)::bigint));
 CREATE INDEX idx_sync_cursors_user ON public.sync_cursors USING btree (user_id) WHERE (user_id IS NOT NULL);
 CREATE INDEX idx_worker_heartbeats_last_seen ON public.worker_heartbeats USING btree (last_seen_at);
@@ -1454,6 +1496,7 @@ CREATE TRIGGER trg_advisor_emails_updated_at BEFORE UPDATE ON public.advisor_ema
 CREATE TRIGGER trg_auto_meal_plans_updated_at BEFORE UPDATE ON public.auto_meal_plans FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_food_log_updated_at BEFORE UPDATE ON public.food_log FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_job_dependencies_no_cycle BEFORE INSERT OR UPDATE ON public.job_dependencies FOR EACH ROW EXECUTE FUNCTION public.job_dependencies_no_cycle();
+CREATE TRIGGER trg_job_executions_scheduled_for BEFORE INSERT ON public.job_executions FOR EACH ROW WHEN ((new.scheduled_for IS NULL)) EXECUTE FUNCTION public.job_executions_scheduled_for();
 CREATE TRIGGER trg_recipe_rotation_updated_at BEFORE UPDATE ON public.recipe_rotation FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_recipes_updated_at BEFORE UPDATE ON public.recipes FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
 CREATE TRIGGER trg_scheduled_jobs_occurrence_insert BEFORE INSERT ON public.scheduled_jobs FOR EACH ROW WHEN ((new.occurrence_at IS NULL)) EXECUTE FUNCTION public.scheduled_jobs_sync_occurrence();

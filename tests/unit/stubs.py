@@ -30,12 +30,15 @@ T0 = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # a Friday, 06:00 UTC
 
 @dataclass
 class FakeClock:
-    """``time.monotonic`` / ``time.sleep`` for code that waits: sleeping advances it."""
+    """``time.monotonic`` / ``perf_counter`` / ``sleep``: sleeping advances it."""
 
     now: float = 1000.0
     slept: list[float] = field(default_factory=list)
 
     def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:

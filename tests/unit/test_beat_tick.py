@@ -75,6 +75,8 @@ def scheduler(publish: Callable[[Sequence[ClaimedJob]], None] | None = None) -> 
     sched.lock_key = "meal-scheduler:lock"
     sched.lock = object()  # held
     sched.max_interval = 5
+    sched.ticks = []  # type: ignore[attr-defined]
+    sched._record_tick = sched.ticks.append  # type: ignore[attr-defined,method-assign]
     return sched
 
 
@@ -87,6 +89,7 @@ def test_due_jobs_are_claimed_and_published_then_the_beat_sleeps_until_the_next(
     assert sched.tick() == 0.0
     assert [j.job_id for j in sched.published] == ["job-0", "job-1"]  # type: ignore[attr-defined]
     assert sched.listener.waits == [pytest.approx(0.4)]  # not a whole tick
+    assert len(sched.ticks) == 1  # type: ignore[attr-defined]  # the tick's duration, for /metrics
 
 
 def test_a_full_batch_keeps_going_without_sleeping(
