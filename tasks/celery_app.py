@@ -19,7 +19,7 @@ from kombu.transport import redis as kombu_redis
 from tasks.db import Database
 from tasks.execution import Attempt, run
 from tasks.handlers import load_handler_modules
-from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
+from tasks.ids import BROKER_PRIORITY, DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
 from tasks.logs import KeyValueFormatter
 from tasks.rescuer import prune_history
@@ -151,14 +151,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
+def run_job(self: Any, job_id: str, dispatch_id: int, dispatch_key: str | None = None) -> str:
     """The one Celery task: run one dispatch of one job (see tasks.execution)."""
     runtime: Runtime = self.app.meal_runtime
     worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
     # (hard, soft) limits from the message; the soft one is the job's timeout.
     _, soft = self.request.timelimit or (None, None)
     limit = None if soft is None else int(soft)
-    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit)
+    key = None if dispatch_key is None else DispatchKey(dispatch_key)
+    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit, key)
     return run(runtime.db, runtime.leases, attempt)
 
 

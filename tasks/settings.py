@@ -34,7 +34,9 @@ ENV_DOC: dict[str, str] = {
 }
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int = 2**31 - 1
+) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -44,6 +46,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -134,7 +138,7 @@ class Settings:
             ),
             handler_modules=tuple(m.strip() for m in (modules or "").split(",") if m.strip()),
             tick_seconds=_float(env, "TASKS_TICK_SECONDS", 1.0, 0.05),
-            lease_seconds=_int(env, "TASKS_LEASE_SECONDS", 30, 3),
+            lease_seconds=_int(env, "TASKS_LEASE_SECONDS", 30, 3, 86400),
             claim_batch=_int(env, "TASKS_CLAIM_BATCH", 500, 1),
             db_pool_size=_int(env, "TASKS_DB_POOL_SIZE", 4, 1),
             queue=_name(env, "TASKS_QUEUE", "meal_scheduler"),
@@ -142,6 +146,6 @@ class Settings:
             visibility_timeout=_int(env, "TASKS_VISIBILITY_TIMEOUT", 7200, 10),
             reap_seconds=_float(env, "TASKS_REAP_SECONDS", 5.0, 0.1),
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
-            retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
-            retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
+            retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1, 36_500),
+            retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 1, 1_000_000),
         )
