@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import inspect
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors as pgerr
@@ -258,56 +256,6 @@ def refused(conn: psycopg.Connection[Any], statements: list[str]) -> list[str]:
         else:
             allowed.append(f"{statement}  -> succeeded")
     return allowed
-
-
-def url_as(url: str, user: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
-
-
-@pytest.fixture
-def login_as(db_url: str) -> Iterator[Callable[..., str]]:
-    """``login_as(*groups)``: a new LOGIN role, member of ``groups``; its URL."""
-    made: list[str] = []
-    prefixes = {
-        RUNTIME: "t_runtime",
-        JOBS: "t_jobs",
-        READONLY: "t_dash",
-        BEAT: "t_beat",
-        WORKER: "t_worker",
-        EXECUTOR: "t_exec",
-    }
-
-    def make(*groups: str) -> str:
-        name = f"{prefixes[groups[0]]}_{uuid.uuid4().hex[:8]}"
-        password = uuid.uuid4().hex
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
-            made.append(name)
-            # The deployer's step, as docs/security.md writes it.
-            admin.execute(
-                sql.SQL("GRANT {} TO {}").format(
-                    sql.SQL(", ").join(map(sql.Identifier, groups)), sql.Identifier(name)
-                )
-            )
-        return url_as(db_url, name, password)
-
-    try:
-        yield make
-    finally:
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            for name in made:
-                try:
-                    # Nothing should be owned; but a role that owns something
-                    # cannot be dropped, and must not outlive the test.
-                    admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-                finally:
-                    admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture
