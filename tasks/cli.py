@@ -300,6 +300,10 @@ def _add_db(groups: Any, common: argparse.ArgumentParser) -> None:
 
 
 _TIME_HELP = "ISO time; without an offset it is wall-clock time in the job's zone"
+# The bounds 006_security enforces in Postgres, checked before connecting.
+_RETRIES = op.int_between(0, 100)
+_TIMEOUT = op.int_between(1, 604_800)
+_DAY = op.int_between(1, 86_400)
 
 
 def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:  # noqa: PLR0915 - one parser
@@ -308,7 +312,7 @@ def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:  # noqa: PL
     p = jobs.add_parser("list", parents=[common], help="jobs, soonest next run first")
     p.add_argument("--status", choices=JOB_STATUSES)
     p.add_argument("--type", metavar="JOB_TYPE")
-    p.add_argument("--user", type=int, metavar="USER_ID")
+    p.add_argument("--user", type=op.int_between(1, 2**63 - 1), metavar="USER_ID")
     p.add_argument("--limit", type=positive_int, default=100)
     p.set_defaults(handler=cmd_jobs_list)
 
@@ -328,10 +332,12 @@ def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:  # noqa: PL
     )
     p.add_argument("--priority", choices=PRIORITIES, default="medium")
     p.add_argument("--at", metavar="ISO_TIME", help=f"first run ({_TIME_HELP})")
-    p.add_argument("--user", type=int, metavar="USER_ID")
+    p.add_argument("--user", type=op.int_between(1, 2**63 - 1), metavar="USER_ID")
     p.add_argument("--params", default="{}", metavar="JSON", help="handler parameters (object)")
-    p.add_argument("--max-retries", type=int, metavar="N", help="default: the scheduler's")
-    p.add_argument("--timeout", type=int, metavar="SECONDS", help="handler time limit")
+    p.add_argument(
+        "--max-retries", type=_RETRIES, metavar="N", help="0-100; default: the scheduler's"
+    )
+    p.add_argument("--timeout", type=_TIMEOUT, metavar="SECONDS", help="handler time limit")
     p.add_argument("--disabled", action="store_true", help="create it disabled")
     p.add_argument(
         "--then",
@@ -347,8 +353,8 @@ def _add_jobs(groups: Any, common: argparse.ArgumentParser) -> None:  # noqa: PL
     p.add_argument("--priority", choices=PRIORITIES)
     p.add_argument("--params", metavar="JSON")
     p.add_argument("--at", metavar="ISO_TIME", help=f"next run ({_TIME_HELP})")
-    p.add_argument("--max-retries", type=int, metavar="N")
-    p.add_argument("--timeout", type=int, metavar="SECONDS")
+    p.add_argument("--max-retries", type=_RETRIES, metavar="N")
+    p.add_argument("--timeout", type=_TIMEOUT, metavar="SECONDS")
     p.set_defaults(handler=cmd_jobs_edit)
 
     p = jobs.add_parser("trigger", parents=[common], help="run a job now (recorded as manual)")
@@ -400,11 +406,13 @@ def _add_scheduler(groups: Any, common: argparse.ArgumentParser) -> None:
     p = sched.add_parser("resume", parents=[common], help="resume dispatch (wakes the beat)")
     p.set_defaults(handler=cmd_scheduler_enable, enabled=True)
     p = sched.add_parser("set", parents=[common], help="change scheduler_config")
-    p.add_argument("--max-concurrent", type=int, metavar="N", help="queued + running at most")
+    p.add_argument(
+        "--max-concurrent", type=op.int_between(1, 100_000), metavar="N", help="queued + running"
+    )
     p.add_argument("--timezone", metavar="ZONE", help="IANA zone for daily/weekly jobs")
-    p.add_argument("--max-retries", type=int, metavar="N", help="default retries per job")
-    p.add_argument("--retry-base", type=int, metavar="SECONDS", help="first retry delay")
-    p.add_argument("--queue-timeout", type=int, metavar="SECONDS", help="requeue after this")
+    p.add_argument("--max-retries", type=_RETRIES, metavar="N", help="default retries per job")
+    p.add_argument("--retry-base", type=_DAY, metavar="SECONDS", help="first retry delay")
+    p.add_argument("--queue-timeout", type=_DAY, metavar="SECONDS", help="requeue after this")
     p.set_defaults(handler=cmd_scheduler_set)
 
 
