@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- name: migration_role :one
+SELECT current_user AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user;
+
 -- name: applied_migrations :many
 SELECT version, name, sha256, applied_at FROM schema_migrations ORDER BY version;
 

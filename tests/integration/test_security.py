@@ -7,6 +7,7 @@ changes nothing. docs/security.md lists each attack beside its test.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -430,3 +431,16 @@ def test_ids_and_job_types_are_bounded_and_printable(
             "INSERT INTO scheduled_jobs (id, job_type, frequency_type) VALUES (%s, %s, 'once')",
             (job_id, job_type),
         )
+
+
+# ---------------------------------------------------------------- db migrate
+
+
+def test_db_migrate_warns_when_run_as_a_superuser(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/security.md promises it; the tests connect as a superuser."""
+    with caplog.at_level(logging.WARNING, logger="tasks.migrate"):
+        assert migrate(database) == []
+    [record] = [r for r in caplog.records if getattr(r, "action", "") == "migrate_as_superuser"]
+    assert "runs as superuser" in record.getMessage()
