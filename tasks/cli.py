@@ -407,7 +407,7 @@ def _add_scheduler(groups: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_scheduler_enable, enabled=True)
     p = sched.add_parser("set", parents=[common], help="change scheduler_config")
     p.add_argument(
-        "--max-concurrent", type=op.int_between(1, 100_000), metavar="N", help="queued + running"
+        "--max-concurrent", type=op.int_between(1, 10_000_000), metavar="N", help="queued + running"
     )
     p.add_argument("--timezone", metavar="ZONE", help="IANA zone for daily/weekly jobs")
     p.add_argument("--max-retries", type=_RETRIES, metavar="N", help="default retries per job")

@@ -16,11 +16,10 @@
 --     seed's functions). meal_scheduler_runtime stays, as a member of beat
 --     and worker (plus trigger_job_v1), so deployments that granted it
 --     keep working with the new code.
---  3. The dispatch key: each claim draws a random key (gen_random_uuid,
---     from the server's strong random source) that only the broker message
---     carries; scheduled_jobs keeps its sha256 (dispatch_key_hash), so a
---     plain SELECT learns nothing. start/renew/complete/fail (_v2) need it;
---     the sequential dispatch_id alone (guessable) no longer starts anything.
+--  3. The dispatch key: each claim comes with a key, sha256 of a server
+--     secret (readable by the owner only) and the dispatch_id, that only the
+--     broker message carries. start/renew/complete/fail (_v2) need it; the
+--     sequential dispatch_id alone (readable, guessable) starts nothing.
 --  4. The clock: scheduler_now_v1(p_now) is the one place a p_now is
 --     accepted. NULL = the server clock; a value only from a session whose
 --     login is a member of meal_scheduler_clock (a test-only NOLOGIN role;
@@ -158,7 +157,7 @@ $$;
 -- ===========================================================================
 -- Upper bounds keep every computed instant far inside timestamptz's range
 -- (the backoff is capped as well, see fail_execution_core_v1):
---   max_concurrent_jobs   1..100000
+--   max_concurrent_jobs   1..10000000 (a Friday burst of a million jobs fits)
 --   max_retries           0..100
 --   retry_base_seconds    1..86400 (one day)
 --   queue_timeout_seconds 1..86400
@@ -171,11 +170,11 @@ DECLARE
     v_rows integer;
 BEGIN
     UPDATE scheduler_config
-    SET max_concurrent_jobs = least(max_concurrent_jobs, 100000),
+    SET max_concurrent_jobs = least(max_concurrent_jobs, 10000000),
         max_retries = least(max_retries, 100),
         retry_base_seconds = least(retry_base_seconds, 86400),
         queue_timeout_seconds = least(queue_timeout_seconds, 86400)
-    WHERE max_concurrent_jobs > 100000 OR max_retries > 100
+    WHERE max_concurrent_jobs > 10000000 OR max_retries > 100
        OR retry_base_seconds > 86400 OR queue_timeout_seconds > 86400;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_rows > 0 THEN
@@ -193,7 +192,7 @@ END;
 $$;
 
 ALTER TABLE scheduler_config
-    ADD CONSTRAINT scheduler_config_max_concurrent_jobs_bounded CHECK (max_concurrent_jobs <= 100000),
+    ADD CONSTRAINT scheduler_config_max_concurrent_jobs_bounded CHECK (max_concurrent_jobs <= 10000000),
     ADD CONSTRAINT scheduler_config_max_retries_bounded CHECK (max_retries <= 100),
     ADD CONSTRAINT scheduler_config_retry_base_seconds_bounded CHECK (retry_base_seconds <= 86400),
     ADD CONSTRAINT scheduler_config_queue_timeout_seconds_bounded CHECK (queue_timeout_seconds <= 86400);
@@ -220,8 +219,8 @@ BEGIN
         RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be > 0, got %',
             NEW.max_concurrent_jobs USING ERRCODE = '22023';
     END IF;
-    IF NEW.max_concurrent_jobs > 100000 THEN
-        RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be <= 100000, got %',
+    IF NEW.max_concurrent_jobs > 10000000 THEN
+        RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be <= 10000000, got %',
             NEW.max_concurrent_jobs USING ERRCODE = '22023';
     END IF;
     IF NEW.max_retries < 0 THEN
@@ -577,17 +576,44 @@ $$;
 -- ===========================================================================
 -- 8. The dispatch key and the _v2 bridge functions
 -- ===========================================================================
--- sha256 of the current claim's key; NULL for a job never claimed by _v2.
-ALTER TABLE scheduled_jobs ADD COLUMN dispatch_key_hash bytea NULL;
-COMMENT ON COLUMN scheduled_jobs.dispatch_key_hash IS
-    'sha256 of the current claim''s dispatch key (the key itself travels only in the broker message)';
+-- The key of a claim is sha256(secret || dispatch_id), hex: unguessable
+-- without the secret, the same for every re-publication of one claim (the
+-- reaper's requeue keeps dispatch_id, so a message still waiting in a long
+-- backlog stays valid, as 002 intends), and it needs no column: knowing an
+-- execution's dispatch_id is enough to check a key. The secret is one row
+-- no role but the owner can read; the functions read it as the owner.
+-- The sequential dispatch_id, readable by every runtime role, is no longer
+-- enough to start, renew, complete or fail anything.
+CREATE TABLE scheduler_secrets (
+    id              integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    -- 32 bytes from two gen_random_uuid() (the server's strong random
+    -- source; 244 random bits; pgcrypto is not needed).
+    dispatch_secret bytea NOT NULL CHECK (length(dispatch_secret) = 32)
+);
+COMMENT ON TABLE scheduler_secrets IS
+    'meal-scheduler 006: the secret behind dispatch keys; readable by the owner only';
+REVOKE ALL ON TABLE scheduler_secrets FROM PUBLIC;
+INSERT INTO scheduler_secrets (dispatch_secret)
+VALUES (decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'));
 
--- claim_due_jobs_v2: claim_due_jobs_v1 plus a fresh key per claimed job.
--- A requeued job keeps its dispatch_id but gets a new key: a message of the
--- earlier claim still in the broker is then refused, the new one runs.
+-- dispatch_key_v1 (internal): the key of a claim. A fixed-length input
+-- (32-byte secret, 8-byte id), so sha256's length extension gives nothing.
+CREATE FUNCTION dispatch_key_v1(p_dispatch_id bigint)
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+    SELECT encode(sha256(k.dispatch_secret || int8send(p_dispatch_id)), 'hex')
+    FROM scheduler_secrets k WHERE k.id = 1;
+$$;
+REVOKE EXECUTE ON FUNCTION dispatch_key_v1(bigint) FROM PUBLIC;
+
+-- claim_due_jobs_v2: claim_due_jobs_v1 plus each claim's key (the server
+-- clock, as everywhere in v2). Both take the same advisory lock.
 CREATE FUNCTION claim_due_jobs_v2(p_limit integer, p_now timestamptz DEFAULT NULL)
 RETURNS TABLE (job_id text, job_type text, priority job_priority, dispatch_id bigint,
-               dispatch_key uuid, trigger_type trigger_type, scheduled_for timestamptz,
+               dispatch_key text, trigger_type trigger_type, scheduled_for timestamptz,
                timeout_seconds integer)
 LANGUAGE plpgsql
 VOLATILE
@@ -596,74 +622,22 @@ SET search_path = pg_catalog, public, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_enabled   boolean;
-    v_max       integer;
-    v_active    integer;
-    v_remaining integer;
-    v_got       integer;
-    v_priority  job_priority;
-    v_capped    boolean;
+    v_secret    bytea;
 BEGIN
     p_now := scheduler_now_v1(p_now);
-    IF p_limit IS NULL OR p_limit <= 0 THEN
-        RETURN;
-    END IF;
-    SELECT c.enabled, c.max_concurrent_jobs INTO v_enabled, v_max
-    FROM scheduler_config c WHERE c.id = 1;
-    IF NOT coalesce(v_enabled, true) THEN
-        RETURN;
-    END IF;
-
-    -- The same key as claim_due_jobs_v1: v1 and v2 claimers exclude each other.
-    PERFORM pg_advisory_xact_lock(7269381244500191002);
-
-    SELECT count(*) INTO v_active
-    FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
-          LIMIT coalesce(v_max, 5)) AS active;
-    v_remaining := least(p_limit, coalesce(v_max, 5) - v_active);
-    v_capped := coalesce(v_max, 5) - v_active < p_limit;
-
-    FOREACH v_priority IN ARRAY ARRAY['critical', 'high', 'medium', 'low']::job_priority[] LOOP
-        EXIT WHEN v_remaining <= 0;
-        RETURN QUERY
-            WITH picked AS (
-                SELECT s.id
-                FROM scheduled_jobs s
-                WHERE s.status = 'pending' AND s.enabled
-                  AND s.priority = v_priority
-                  AND s.scheduled_for <= p_now
-                ORDER BY s.scheduled_for
-                LIMIT v_remaining
-                FOR UPDATE SKIP LOCKED
-            ), keyed AS (
-                SELECT p.id, gen_random_uuid() AS dispatch_key FROM picked p
-            ), claimed AS (
-                UPDATE scheduled_jobs s
-                SET status = 'queued', queued_at = p_now,
-                    dispatch_id = coalesce(s.dispatch_id, nextval('job_dispatch_seq')),
-                    dispatch_key_hash = sha256(uuid_send(keyed.dispatch_key))
-                FROM keyed
-                WHERE s.id = keyed.id
-                RETURNING s.id, s.job_type, s.priority, s.dispatch_id, keyed.dispatch_key,
-                          s.next_trigger, s.scheduled_for, s.timeout_seconds
-            )
-            SELECT c.id, c.job_type, c.priority, c.dispatch_id, c.dispatch_key, c.next_trigger,
-                   c.scheduled_for, c.timeout_seconds
-            FROM claimed c
-            ORDER BY c.scheduled_for, c.id;
-        GET DIAGNOSTICS v_got = ROW_COUNT;
-        v_remaining := v_remaining - v_got;
-    END LOOP;
-    v_capped := v_capped AND v_remaining <= 0;
-    INSERT INTO scheduler_state AS st (id, dispatch_capped) VALUES (1, v_capped)
-    ON CONFLICT (id) DO UPDATE SET dispatch_capped = excluded.dispatch_capped
-    WHERE st.dispatch_capped IS DISTINCT FROM excluded.dispatch_capped;
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
+    RETURN QUERY
+        SELECT c.job_id, c.job_type, c.priority, c.dispatch_id,
+               encode(sha256(v_secret || int8send(c.dispatch_id)), 'hex'),
+               c.trigger_type, c.scheduled_for, c.timeout_seconds
+        FROM claim_due_jobs_v1(p_limit, p_now) AS c;
 END;
 $$;
 
--- start_execution_v2: start_execution_v1 with the key checked in the same
--- UPDATE (one statement, no extra lock), the server clock, and bounds.
-CREATE FUNCTION start_execution_v2(p_job_id text, p_dispatch_id bigint, p_dispatch_key uuid,
+-- start_execution_v2: start_execution_v1 behind the key, with the server
+-- clock and bounds. The key depends only on dispatch_id, so it is checked
+-- before any row is touched.
+CREATE FUNCTION start_execution_v2(p_job_id text, p_dispatch_id bigint, p_dispatch_key text,
                                    p_worker text, p_celery_task_id text, p_lease_seconds integer,
                                    p_now timestamptz DEFAULT NULL,
                                    p_timeout_seconds integer DEFAULT NULL)
@@ -675,7 +649,6 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 AS $$
-#variable_conflict use_column
 BEGIN
     p_now := scheduler_now_v1(p_now);
     IF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 3 AND 86400 THEN
@@ -690,60 +663,31 @@ BEGIN
         RAISE EXCEPTION 'worker and celery_task_id must be at most 255 characters'
             USING ERRCODE = '22023';
     END IF;
+    IF p_dispatch_key IS DISTINCT FROM dispatch_key_v1(p_dispatch_id) THEN
+        RETURN;  -- forged, or from an old message without a key: a no-op
+    END IF;
     RETURN QUERY
-    WITH job AS (
-        UPDATE scheduled_jobs s
-        SET status = 'running', started_at = p_now
-        WHERE s.id = p_job_id
-          AND s.status = 'queued'
-          AND s.dispatch_id = p_dispatch_id
-          AND s.dispatch_key_hash = sha256(uuid_send(p_dispatch_key))
-        RETURNING s.id, s.job_type, s.user_id, s.parameters, s.error_count, s.next_trigger,
-                  s.next_parent_job_id, s.timeout_seconds, s.scheduled_for, s.dispatch_id
-    ), exec AS (
-        INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
-                                    started_at, dispatch_id, worker, celery_task_id,
-                                    lease_expires_at, deadline_at)
-        SELECT job.id, 'running', job.next_trigger, job.error_count + 1,
-               CASE WHEN job.next_trigger = 'dependent' THEN job.next_parent_job_id END,
-               p_now, job.dispatch_id, p_worker, p_celery_task_id,
-               p_now + make_interval(secs => p_lease_seconds),
-               p_now + make_interval(secs => p_timeout_seconds)
-        FROM job
-        RETURNING job_executions.id, job_executions.job_id, job_executions.attempt_number,
-                  job_executions.trigger_type, job_executions.parent_job_id
-    )
-    SELECT exec.id, job.job_type, job.user_id, job.parameters, exec.attempt_number,
-           exec.trigger_type, exec.parent_job_id, job.timeout_seconds, job.scheduled_for
-    FROM exec JOIN job ON job.id = exec.job_id;
+        SELECT * FROM start_execution_v1(p_job_id, p_dispatch_id, p_worker, p_celery_task_id,
+                                         p_lease_seconds, p_now, p_timeout_seconds);
 END;
 $$;
 
--- owns_execution_v1 (internal): the execution is running and was started
--- from the claim whose key this is. While it runs, its job row keeps that
--- claim's dispatch_id and key hash (only finishing the execution clears
--- them). Locks the execution, as v1's complete/fail would.
-CREATE FUNCTION owns_execution_v1(p_execution_id bigint, p_dispatch_key uuid)
+-- owns_execution_v1 (internal): the key is the one of the claim this
+-- execution was started from.
+CREATE FUNCTION owns_execution_v1(p_execution_id bigint, p_dispatch_key text)
 RETURNS boolean
 LANGUAGE sql
-VOLATILE
+STABLE
 SET search_path = pg_catalog, public, pg_temp
 AS $$
-    SELECT EXISTS (
-        SELECT 1
-        FROM job_executions e
-        JOIN scheduled_jobs s ON s.id = e.job_id
-        WHERE e.id = p_execution_id
-          AND e.status = 'running'
-          AND s.dispatch_id = e.dispatch_id
-          AND s.dispatch_key_hash = sha256(uuid_send(p_dispatch_key))
-        FOR UPDATE OF e);
+    SELECT coalesce((SELECT dispatch_key_v1(e.dispatch_id) = p_dispatch_key
+                     FROM job_executions e WHERE e.id = p_execution_id), false);
 $$;
-REVOKE EXECUTE ON FUNCTION owns_execution_v1(bigint, uuid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION owns_execution_v1(bigint, text) FROM PUBLIC;
 
--- complete/fail: false (nothing changed) when the execution is not running
--- or the key is not its claim's, like v1's "no longer running".
-CREATE FUNCTION complete_execution_v2(p_execution_id bigint, p_dispatch_key uuid, p_output jsonb,
+-- complete/fail: false (nothing changed) when the key is not the
+-- execution's claim's, as v1 returns false when it is no longer running.
+CREATE FUNCTION complete_execution_v2(p_execution_id bigint, p_dispatch_key text, p_output jsonb,
                                       p_now timestamptz DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -760,7 +704,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION fail_execution_v2(p_execution_id bigint, p_dispatch_key uuid, p_error text,
+CREATE FUNCTION fail_execution_v2(p_execution_id bigint, p_dispatch_key text, p_error text,
                                   p_final boolean DEFAULT false, p_now timestamptz DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -779,7 +723,7 @@ $$;
 
 -- renew_leases_v2: renews only the executions whose key matches; every
 -- other id comes back as lost (as v1 returns the ones no longer running).
-CREATE FUNCTION renew_leases_v2(p_execution_ids bigint[], p_dispatch_keys uuid[],
+CREATE FUNCTION renew_leases_v2(p_execution_ids bigint[], p_dispatch_keys text[],
                                 p_lease_seconds integer, p_now timestamptz DEFAULT NULL)
 RETURNS SETOF bigint
 LANGUAGE plpgsql
@@ -787,6 +731,8 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 AS $$
+DECLARE
+    v_secret bytea;
 BEGIN
     p_now := scheduler_now_v1(p_now);
     IF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 3 AND 86400 THEN
@@ -797,14 +743,14 @@ BEGIN
         RAISE EXCEPTION 'execution_ids and dispatch_keys must have the same length'
             USING ERRCODE = '22023';
     END IF;
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
     RETURN QUERY
     WITH renewed AS (
         UPDATE job_executions e
         SET lease_expires_at = p_now + make_interval(secs => p_lease_seconds)
-        FROM unnest(p_execution_ids, p_dispatch_keys) AS x(id, dispatch_key), scheduled_jobs s
+        FROM unnest(p_execution_ids, p_dispatch_keys) AS x(id, dispatch_key)
         WHERE e.id = x.id AND e.status = 'running'
-          AND s.id = e.job_id AND s.dispatch_id = e.dispatch_id
-          AND s.dispatch_key_hash = sha256(uuid_send(x.dispatch_key))
+          AND encode(sha256(v_secret || int8send(e.dispatch_id)), 'hex') = x.dispatch_key
         RETURNING e.id
     )
     SELECT DISTINCT x.id
@@ -819,7 +765,7 @@ $$;
 -- ===========================================================================
 -- start_job: as 001, plus: a pending job must be due (an executor cannot
 -- run tomorrow's job today), and a job claimed for a broker message
--- (queued with a key) is not an executor's to take.
+-- (queued) is not an executor's to take.
 CREATE OR REPLACE FUNCTION start_job(p_job_id text, p_trigger_type text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -852,7 +798,7 @@ BEGIN
     IF v_job.status = 'pending' AND v_job.scheduled_for > now() THEN
         RAISE EXCEPTION 'job "%" is not startable: not due until %', p_job_id, v_job.scheduled_for;
     END IF;
-    IF v_job.status = 'queued' AND v_job.dispatch_key_hash IS NOT NULL THEN
+    IF v_job.status = 'queued' THEN
         RAISE EXCEPTION 'job "%" is not startable: it was dispatched to a worker', p_job_id;
     END IF;
 
@@ -912,10 +858,10 @@ $$;
 -- Everything new: not for PUBLIC.
 REVOKE EXECUTE ON FUNCTION
     claim_due_jobs_v2(integer, timestamptz),
-    start_execution_v2(text, bigint, uuid, text, text, integer, timestamptz, integer),
-    complete_execution_v2(bigint, uuid, jsonb, timestamptz),
-    fail_execution_v2(bigint, uuid, text, boolean, timestamptz),
-    renew_leases_v2(bigint[], uuid[], integer, timestamptz)
+    start_execution_v2(text, bigint, text, text, text, integer, timestamptz, integer),
+    complete_execution_v2(bigint, text, jsonb, timestamptz),
+    fail_execution_v2(bigint, text, text, boolean, timestamptz),
+    renew_leases_v2(bigint[], text[], integer, timestamptz)
 FROM PUBLIC;
 
 -- The runtime role loses its direct grants (it gets them back as a member
@@ -954,10 +900,10 @@ GRANT SELECT ON TABLE scheduled_jobs, scheduler_config TO meal_scheduler_beat;
 
 -- Celery workers (tasks/execution.py, tasks/leases.py, the prune task).
 GRANT EXECUTE ON FUNCTION
-    start_execution_v2(text, bigint, uuid, text, text, integer, timestamptz, integer),
-    complete_execution_v2(bigint, uuid, jsonb, timestamptz),
-    fail_execution_v2(bigint, uuid, text, boolean, timestamptz),
-    renew_leases_v2(bigint[], uuid[], integer, timestamptz),
+    start_execution_v2(text, bigint, text, text, text, integer, timestamptz, integer),
+    complete_execution_v2(bigint, text, jsonb, timestamptz),
+    fail_execution_v2(bigint, text, text, boolean, timestamptz),
+    renew_leases_v2(bigint[], text[], integer, timestamptz),
     prune_executions_v1(interval, integer, integer, timestamptz, bigint, timestamptz),
     record_worker_heartbeat_v1(text, text, integer, text[], text[]),
     remove_worker_heartbeat_v1(text)

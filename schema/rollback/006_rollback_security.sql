@@ -56,13 +56,14 @@ GRANT EXECUTE ON FUNCTION
 TO meal_scheduler_runtime;
 
 -- ---------------------------------------------------------------- functions
-DROP FUNCTION renew_leases_v2(bigint[], uuid[], integer, timestamptz);
-DROP FUNCTION fail_execution_v2(bigint, uuid, text, boolean, timestamptz);
-DROP FUNCTION complete_execution_v2(bigint, uuid, jsonb, timestamptz);
-DROP FUNCTION owns_execution_v1(bigint, uuid);
-DROP FUNCTION start_execution_v2(text, bigint, uuid, text, text, integer, timestamptz, integer);
+DROP FUNCTION renew_leases_v2(bigint[], text[], integer, timestamptz);
+DROP FUNCTION fail_execution_v2(bigint, text, text, boolean, timestamptz);
+DROP FUNCTION complete_execution_v2(bigint, text, jsonb, timestamptz);
+DROP FUNCTION owns_execution_v1(bigint, text);
+DROP FUNCTION start_execution_v2(text, bigint, text, text, text, integer, timestamptz, integer);
 DROP FUNCTION claim_due_jobs_v2(integer, timestamptz);
-ALTER TABLE scheduled_jobs DROP COLUMN dispatch_key_hash;
+DROP FUNCTION dispatch_key_v1(bigint);
+DROP TABLE scheduler_secrets;
 
 -- 001's start_job and check_running_execution_v1 (DEFINER as 004 made start_job).
 CREATE OR REPLACE FUNCTION start_job(p_job_id text, p_trigger_type text)

@@ -42,8 +42,8 @@ SELECT set_config('meal_scheduler.rollback_backup', 'on', true);
 -- name: claim_due_jobs :many
 -- Rows held by another claimer are skipped, not waited on; the function
 -- caps the batch at max_concurrent_jobs minus what is queued or running.
--- Each claim carries a fresh dispatch key; only the broker message keeps it.
-SELECT job_id, job_type, priority::text AS priority, dispatch_id, dispatch_key::text AS dispatch_key,
+-- Each claim comes with its dispatch key; only the broker message carries it.
+SELECT job_id, job_type, priority::text AS priority, dispatch_id, dispatch_key,
        trigger_type::text AS trigger_type, scheduled_for, timeout_seconds
 FROM claim_due_jobs_v2(%(limit)s, %(now)s::timestamptz);
 
@@ -72,23 +72,23 @@ FROM prune_executions_v1(
 -- dispatch key is not the claim's): a logged no-op.
 SELECT execution_id, job_type, user_id, parameters, attempt_number,
        trigger_type::text AS trigger_type, parent_job_id, timeout_seconds, scheduled_for
-FROM start_execution_v2(%(job_id)s, %(dispatch_id)s, %(dispatch_key)s::uuid, %(worker)s,
+FROM start_execution_v2(%(job_id)s, %(dispatch_id)s, %(dispatch_key)s::text, %(worker)s,
                         %(celery_task_id)s, %(lease_seconds)s, %(now)s::timestamptz,
                         %(timeout_seconds)s::integer);
 
 -- name: complete_execution :one
 -- false: not running any more, or not this message's execution.
-SELECT complete_execution_v2(%(execution_id)s, %(dispatch_key)s::uuid, %(output)s::jsonb,
+SELECT complete_execution_v2(%(execution_id)s, %(dispatch_key)s::text, %(output)s::jsonb,
                              %(now)s::timestamptz) AS recorded;
 
 -- name: fail_execution :one
-SELECT fail_execution_v2(%(execution_id)s, %(dispatch_key)s::uuid, %(error)s, %(final)s,
+SELECT fail_execution_v2(%(execution_id)s, %(dispatch_key)s::text, %(error)s, %(final)s,
                          %(now)s::timestamptz) AS recorded;
 
 -- name: renew_leases :many
 -- One statement renews every lease a worker process holds, each with the
 -- dispatch key of the message that started it.
-SELECT lost FROM renew_leases_v2(%(execution_ids)s::bigint[], %(dispatch_keys)s::uuid[],
+SELECT lost FROM renew_leases_v2(%(execution_ids)s::bigint[], %(dispatch_keys)s::text[],
                                  %(lease_seconds)s, %(now)s::timestamptz) AS lost;
 
 

@@ -186,71 +186,21 @@ BEGIN
     WHERE st.dispatch_capped IS DISTINCT FROM excluded.dispatch_capped;
 END;
 $$;
-CREATE FUNCTION public.claim_due_jobs_v2(p_limit integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, dispatch_key uuid, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
+CREATE FUNCTION public.claim_due_jobs_v2(p_limit integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, dispatch_key text, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_enabled   boolean;
-    v_max       integer;
-    v_active    integer;
-    v_remaining integer;
-    v_got       integer;
-    v_priority  job_priority;
-    v_capped    boolean;
+    v_secret    bytea;
 BEGIN
     p_now := scheduler_now_v1(p_now);
-    IF p_limit IS NULL OR p_limit <= 0 THEN
-        RETURN;
-    END IF;
-    SELECT c.enabled, c.max_concurrent_jobs INTO v_enabled, v_max
-    FROM scheduler_config c WHERE c.id = 1;
-    IF NOT coalesce(v_enabled, true) THEN
-        RETURN;
-    END IF;
-    -- The same key as claim_due_jobs_v1: v1 and v2 claimers exclude each other.
-    PERFORM pg_advisory_xact_lock(7269381244500191002);
-    SELECT count(*) INTO v_active
-    FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
-          LIMIT coalesce(v_max, 5)) AS active;
-    v_remaining := least(p_limit, coalesce(v_max, 5) - v_active);
-    v_capped := coalesce(v_max, 5) - v_active < p_limit;
-    FOREACH v_priority IN ARRAY ARRAY['critical', 'high', 'medium', 'low']::job_priority[] LOOP
-        EXIT WHEN v_remaining <= 0;
-        RETURN QUERY
-            WITH picked AS (
-                SELECT s.id
-                FROM scheduled_jobs s
-                WHERE s.status = 'pending' AND s.enabled
-                  AND s.priority = v_priority
-                  AND s.scheduled_for <= p_now
-                ORDER BY s.scheduled_for
-                LIMIT v_remaining
-                FOR UPDATE SKIP LOCKED
-            ), keyed AS (
-                SELECT p.id, gen_random_uuid() AS dispatch_key FROM picked p
-            ), claimed AS (
-                UPDATE scheduled_jobs s
-                SET status = 'queued', queued_at = p_now,
-                    dispatch_id = coalesce(s.dispatch_id, nextval('job_dispatch_seq')),
-                    dispatch_key_hash = sha256(uuid_send(keyed.dispatch_key))
-                FROM keyed
-                WHERE s.id = keyed.id
-                RETURNING s.id, s.job_type, s.priority, s.dispatch_id, keyed.dispatch_key,
-                          s.next_trigger, s.scheduled_for, s.timeout_seconds
-            )
-            SELECT c.id, c.job_type, c.priority, c.dispatch_id, c.dispatch_key, c.next_trigger,
-                   c.scheduled_for, c.timeout_seconds
-            FROM claimed c
-            ORDER BY c.scheduled_for, c.id;
-        GET DIAGNOSTICS v_got = ROW_COUNT;
-        v_remaining := v_remaining - v_got;
-    END LOOP;
-    v_capped := v_capped AND v_remaining <= 0;
-    INSERT INTO scheduler_state AS st (id, dispatch_capped) VALUES (1, v_capped)
-    ON CONFLICT (id) DO UPDATE SET dispatch_capped = excluded.dispatch_capped
-    WHERE st.dispatch_capped IS DISTINCT FROM excluded.dispatch_capped;
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
+    RETURN QUERY
+        SELECT c.job_id, c.job_type, c.priority, c.dispatch_id,
+               encode(sha256(v_secret || int8send(c.dispatch_id)), 'hex'),
+               c.trigger_type, c.scheduled_for, c.timeout_seconds
+        FROM claim_due_jobs_v1(p_limit, p_now) AS c;
 END;
 $$;
 CREATE FUNCTION public.complete_execution_v1(p_execution_id bigint, p_output jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
@@ -331,7 +281,7 @@ BEGIN
     RETURN true;
 END;
 $$;
-CREATE FUNCTION public.complete_execution_v2(p_execution_id bigint, p_dispatch_key uuid, p_output jsonb, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+CREATE FUNCTION public.complete_execution_v2(p_execution_id bigint, p_dispatch_key text, p_output jsonb, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
@@ -351,6 +301,13 @@ BEGIN
     PERFORM check_running_execution_v1(p_job_id, p_execution_id);
     PERFORM complete_execution_v1(p_execution_id, p_output, now());
 END;
+$$;
+CREATE FUNCTION public.dispatch_key_v1(p_dispatch_id bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+    SELECT encode(sha256(k.dispatch_secret || int8send(p_dispatch_id)), 'hex')
+    FROM scheduler_secrets k WHERE k.id = 1;
 $$;
 CREATE FUNCTION public.ensure_user_jobs_v1(p_user_id bigint, p_zone text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(job_id text, action text)
     LANGUAGE plpgsql
@@ -478,7 +435,7 @@ CREATE FUNCTION public.fail_execution_v1(p_execution_id bigint, p_error text, p_
     AS $$
     SELECT fail_execution_core_v1(p_execution_id, 'failed', p_error, p_final, p_now);
 $$;
-CREATE FUNCTION public.fail_execution_v2(p_execution_id bigint, p_dispatch_key uuid, p_error text, p_final boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+CREATE FUNCTION public.fail_execution_v2(p_execution_id bigint, p_dispatch_key text, p_error text, p_final boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
@@ -732,19 +689,12 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-CREATE FUNCTION public.owns_execution_v1(p_execution_id bigint, p_dispatch_key uuid) RETURNS boolean
-    LANGUAGE sql
+CREATE FUNCTION public.owns_execution_v1(p_execution_id bigint, p_dispatch_key text) RETURNS boolean
+    LANGUAGE sql STABLE
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
-    SELECT EXISTS (
-        SELECT 1
-        FROM job_executions e
-        JOIN scheduled_jobs s ON s.id = e.job_id
-        WHERE e.id = p_execution_id
-          AND e.status = 'running'
-          AND s.dispatch_id = e.dispatch_id
-          AND s.dispatch_key_hash = sha256(uuid_send(p_dispatch_key))
-        FOR UPDATE OF e);
+    SELECT coalesce((SELECT dispatch_key_v1(e.dispatch_id) = p_dispatch_key
+                     FROM job_executions e WHERE e.id = p_execution_id), false);
 $$;
 CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job integer, p_batch integer DEFAULT 1000, p_after_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone, p_after_id bigint DEFAULT 0, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(deleted integer, next_at timestamp with time zone, next_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -948,10 +898,12 @@ CREATE FUNCTION public.renew_leases_v1(p_execution_ids bigint[], p_lease_seconds
     WHERE x.id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM renewed r WHERE r.id = x.id);
 $$;
-CREATE FUNCTION public.renew_leases_v2(p_execution_ids bigint[], p_dispatch_keys uuid[], p_lease_seconds integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF bigint
+CREATE FUNCTION public.renew_leases_v2(p_execution_ids bigint[], p_dispatch_keys text[], p_lease_seconds integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_secret bytea;
 BEGIN
     p_now := scheduler_now_v1(p_now);
     IF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 3 AND 86400 THEN
@@ -962,14 +914,14 @@ BEGIN
         RAISE EXCEPTION 'execution_ids and dispatch_keys must have the same length'
             USING ERRCODE = '22023';
     END IF;
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
     RETURN QUERY
     WITH renewed AS (
         UPDATE job_executions e
         SET lease_expires_at = p_now + make_interval(secs => p_lease_seconds)
-        FROM unnest(p_execution_ids, p_dispatch_keys) AS x(id, dispatch_key), scheduled_jobs s
+        FROM unnest(p_execution_ids, p_dispatch_keys) AS x(id, dispatch_key)
         WHERE e.id = x.id AND e.status = 'running'
-          AND s.id = e.job_id AND s.dispatch_id = e.dispatch_id
-          AND s.dispatch_key_hash = sha256(uuid_send(x.dispatch_key))
+          AND encode(sha256(v_secret || int8send(e.dispatch_id)), 'hex') = x.dispatch_key
         RETURNING e.id
     )
     SELECT DISTINCT x.id
@@ -1057,8 +1009,8 @@ BEGIN
         RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be > 0, got %',
             NEW.max_concurrent_jobs USING ERRCODE = '22023';
     END IF;
-    IF NEW.max_concurrent_jobs > 100000 THEN
-        RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be <= 100000, got %',
+    IF NEW.max_concurrent_jobs > 10000000 THEN
+        RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be <= 10000000, got %',
             NEW.max_concurrent_jobs USING ERRCODE = '22023';
     END IF;
     IF NEW.max_retries < 0 THEN
@@ -1142,11 +1094,10 @@ BEGIN
     FROM exec JOIN job ON job.id = exec.job_id;
 END;
 $$;
-CREATE FUNCTION public.start_execution_v2(p_job_id text, p_dispatch_id bigint, p_dispatch_key uuid, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_timeout_seconds integer DEFAULT NULL::integer) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
+CREATE FUNCTION public.start_execution_v2(p_job_id text, p_dispatch_id bigint, p_dispatch_key text, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_timeout_seconds integer DEFAULT NULL::integer) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
-#variable_conflict use_column
 BEGIN
     p_now := scheduler_now_v1(p_now);
     IF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 3 AND 86400 THEN
@@ -1161,32 +1112,12 @@ BEGIN
         RAISE EXCEPTION 'worker and celery_task_id must be at most 255 characters'
             USING ERRCODE = '22023';
     END IF;
+    IF p_dispatch_key IS DISTINCT FROM dispatch_key_v1(p_dispatch_id) THEN
+        RETURN;  -- forged, or from an old message without a key: a no-op
+    END IF;
     RETURN QUERY
-    WITH job AS (
-        UPDATE scheduled_jobs s
-        SET status = 'running', started_at = p_now
-        WHERE s.id = p_job_id
-          AND s.status = 'queued'
-          AND s.dispatch_id = p_dispatch_id
-          AND s.dispatch_key_hash = sha256(uuid_send(p_dispatch_key))
-        RETURNING s.id, s.job_type, s.user_id, s.parameters, s.error_count, s.next_trigger,
-                  s.next_parent_job_id, s.timeout_seconds, s.scheduled_for, s.dispatch_id
-    ), exec AS (
-        INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
-                                    started_at, dispatch_id, worker, celery_task_id,
-                                    lease_expires_at, deadline_at)
-        SELECT job.id, 'running', job.next_trigger, job.error_count + 1,
-               CASE WHEN job.next_trigger = 'dependent' THEN job.next_parent_job_id END,
-               p_now, job.dispatch_id, p_worker, p_celery_task_id,
-               p_now + make_interval(secs => p_lease_seconds),
-               p_now + make_interval(secs => p_timeout_seconds)
-        FROM job
-        RETURNING job_executions.id, job_executions.job_id, job_executions.attempt_number,
-                  job_executions.trigger_type, job_executions.parent_job_id
-    )
-    SELECT exec.id, job.job_type, job.user_id, job.parameters, exec.attempt_number,
-           exec.trigger_type, exec.parent_job_id, job.timeout_seconds, job.scheduled_for
-    FROM exec JOIN job ON job.id = exec.job_id;
+        SELECT * FROM start_execution_v1(p_job_id, p_dispatch_id, p_worker, p_celery_task_id,
+                                         p_lease_seconds, p_now, p_timeout_seconds);
 END;
 $$;
 CREATE FUNCTION public.start_job(p_job_id text, p_trigger_type text) RETURNS bigint
@@ -1217,7 +1148,7 @@ BEGIN
     IF v_job.status = 'pending' AND v_job.scheduled_for > now() THEN
         RAISE EXCEPTION 'job "%" is not startable: not due until %', p_job_id, v_job.scheduled_for;
     END IF;
-    IF v_job.status = 'queued' AND v_job.dispatch_key_hash IS NOT NULL THEN
+    IF v_job.status = 'queued' THEN
         RAISE EXCEPTION 'job "%" is not startable: it was dispatched to a worker', p_job_id;
     END IF;
     UPDATE scheduled_jobs
@@ -1551,7 +1482,6 @@ CREATE TABLE public.scheduled_jobs (
     dispatch_id bigint,
     queued_at timestamp with time zone,
     timeout_seconds integer,
-    dispatch_key_hash bytea,
     CONSTRAINT scheduled_jobs_error_count_non_negative CHECK ((error_count >= 0)),
     CONSTRAINT scheduled_jobs_id_not_empty CHECK ((btrim(id) <> ''::text)),
     CONSTRAINT scheduled_jobs_job_type_not_empty CHECK ((btrim(job_type) <> ''::text)),
@@ -1563,7 +1493,6 @@ CREATE TABLE public.scheduled_jobs (
 )
 WITH (fillfactor='80', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.01');
 COMMENT ON TABLE public.scheduled_jobs IS 'meal-scheduler: jobs and their dispatch state (the queue)';
-COMMENT ON COLUMN public.scheduled_jobs.dispatch_key_hash IS 'sha256 of the current claim''s dispatch key (the key itself travels only in the broker message)';
 CREATE TABLE public.scheduler_config (
     id integer DEFAULT 1 NOT NULL,
     enabled boolean DEFAULT true NOT NULL,
@@ -1574,7 +1503,7 @@ CREATE TABLE public.scheduler_config (
     queue_timeout_seconds integer DEFAULT 300 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT scheduler_config_max_concurrent_jobs_bounded CHECK ((max_concurrent_jobs <= 100000)),
+    CONSTRAINT scheduler_config_max_concurrent_jobs_bounded CHECK ((max_concurrent_jobs <= 10000000)),
     CONSTRAINT scheduler_config_max_concurrent_jobs_positive CHECK ((max_concurrent_jobs > 0)),
     CONSTRAINT scheduler_config_max_retries_bounded CHECK ((max_retries <= 100)),
     CONSTRAINT scheduler_config_max_retries_non_negative CHECK ((max_retries >= 0)),
@@ -1585,6 +1514,13 @@ CREATE TABLE public.scheduler_config (
     CONSTRAINT scheduler_config_single_row CHECK ((id = 1))
 );
 COMMENT ON TABLE public.scheduler_config IS 'meal-scheduler: global settings, a single row (id = 1)';
+CREATE TABLE public.scheduler_secrets (
+    id integer DEFAULT 1 NOT NULL,
+    dispatch_secret bytea NOT NULL,
+    CONSTRAINT scheduler_secrets_dispatch_secret_check CHECK ((length(dispatch_secret) = 32)),
+    CONSTRAINT scheduler_secrets_id_check CHECK ((id = 1))
+);
+COMMENT ON TABLE public.scheduler_secrets IS 'meal-scheduler 006: the secret behind dispatch keys; readable by the owner only';
 CREATE TABLE public.scheduler_state (
     id integer DEFAULT 1 NOT NULL,
     dispatch_capped boolean DEFAULT false NOT NULL,
@@ -1699,6 +1635,8 @@ ALTER TABLE ONLY public.scheduled_jobs
     ADD CONSTRAINT scheduled_jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.scheduler_config
     ADD CONSTRAINT scheduler_config_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.scheduler_secrets
+    ADD CONSTRAINT scheduler_secrets_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.scheduler_state
     ADD CONSTRAINT scheduler_state_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.schema_migrations
