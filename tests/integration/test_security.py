@@ -470,3 +470,55 @@ def test_a_requeued_claim_keeps_its_key(db: psycopg.Connection[Any]) -> None:
         lease_seconds=30,
     )
     assert len(started) == 1
+
+
+# ---------------------------------------------------------------- roles per caller
+
+BEAT_QUERIES = ("claim_due_jobs", "release_claims", "reap_expired", "next_due_at", "listen_wakeup")
+WORKER_QUERIES = (
+    "start_execution",
+    "renew_leases",
+    "complete_execution",
+    "fail_execution",
+    "prune_executions",
+)
+HARMLESS = {
+    "limit": 10,
+    "dispatch_ids": [],
+    "job_id": "nothing",
+    "dispatch_id": -1,
+    "dispatch_key": "0" * 64,
+    "dispatch_keys": ["0" * 64],
+    "execution_id": -1,
+    "execution_ids": [-1],
+    "worker": "w",
+    "celery_task_id": "t",
+    "lease_seconds": 30,
+    "error": "x",
+    "final": False,
+    "older_than_days": 30,
+    "keep_per_job": 5,
+    "batch": 10,
+    "after_at": datetime(2020, 1, 1, tzinfo=UTC),
+    "after_id": 0,
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "mine", "theirs"),
+    [(BEAT, BEAT_QUERIES, WORKER_QUERIES), (WORKER, WORKER_QUERIES, BEAT_QUERIES[:3])],
+    ids=["beat", "worker"],
+)
+def test_beat_and_worker_each_run_only_their_own_queries(
+    db: psycopg.Connection[Any],
+    login_as: Callable[..., str],
+    role: str,
+    mine: tuple[str, ...],
+    theirs: tuple[str, ...],
+) -> None:
+    with connect(login_as(role)) as conn:
+        for name in mine:
+            q(conn, name, **HARMLESS)  # raises on a missing right
+        for name in theirs:
+            with pytest.raises(pgerr.InsufficientPrivilege):
+                q(conn, name, **HARMLESS)
