@@ -59,7 +59,6 @@ TO meal_scheduler_runtime;
 DROP FUNCTION renew_leases_v2(bigint[], text[], integer, timestamptz);
 DROP FUNCTION fail_execution_v2(bigint, text, text, boolean, timestamptz);
 DROP FUNCTION complete_execution_v2(bigint, text, jsonb, timestamptz);
-DROP FUNCTION owns_execution_v1(bigint, text);
 DROP FUNCTION start_execution_v2(text, bigint, text, text, text, integer, timestamptz, integer);
 DROP FUNCTION claim_due_jobs_v2(integer, timestamptz);
 DROP FUNCTION dispatch_key_v1(bigint);
