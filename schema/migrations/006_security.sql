@@ -966,7 +966,24 @@ TO meal_scheduler_jobs;
 -- plus worker, and keeps trigger_job_v1 (`jobs trigger`). quarantine_job_v1
 -- is the owner's now (no process calls it). New deployments grant beat and
 -- worker logins their own role.
-GRANT meal_scheduler_beat, meal_scheduler_worker TO meal_scheduler_runtime;
+-- Granting a membership needs CREATEROLE or ADMIN OPTION; an owner without
+-- them (the recommended setup) finds it done by the administrator who
+-- created the roles (docs/security.md, step 1b).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_auth_members
+                   WHERE roleid = 'meal_scheduler_beat'::regrole
+                     AND member = 'meal_scheduler_runtime'::regrole)
+       OR NOT EXISTS (SELECT 1 FROM pg_auth_members
+                      WHERE roleid = 'meal_scheduler_worker'::regrole
+                        AND member = 'meal_scheduler_runtime'::regrole) THEN
+        GRANT meal_scheduler_beat, meal_scheduler_worker TO meal_scheduler_runtime;
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE EXCEPTION '006_security: "%" may not grant role memberships (%); an administrator runs GRANT meal_scheduler_beat, meal_scheduler_worker TO meal_scheduler_runtime; then migrate again',
+        current_user, SQLERRM USING ERRCODE = '42501';
+END;
+$$;
 
 -- ===========================================================================
 -- 11. Validation

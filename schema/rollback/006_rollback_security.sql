@@ -6,7 +6,23 @@
 -- No BEGIN/COMMIT: the migration runner wraps each file in one transaction.
 
 -- ---------------------------------------------------------------- grants
-REVOKE meal_scheduler_beat, meal_scheduler_worker FROM meal_scheduler_runtime;
+-- The membership is cluster-wide: other databases on 006 still need it.
+-- Revoked only when no other database has 006's grants (the roles' rules
+-- below) and the user may; otherwise kept with a NOTICE.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_shdepend d
+               WHERE d.refobjid IN ('meal_scheduler_beat'::regrole, 'meal_scheduler_worker'::regrole)
+                 AND d.refclassid = 'pg_authid'::regclass
+                 AND d.dbid <> (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
+        RAISE NOTICE '006_security rollback: keeping meal_scheduler_runtime''s membership in beat and worker (another database uses them)';
+    ELSE
+        REVOKE meal_scheduler_beat, meal_scheduler_worker FROM meal_scheduler_runtime;
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE '006_security rollback: keeping meal_scheduler_runtime''s membership in beat and worker (%)', SQLERRM;
+END;
+$$;
 
 REVOKE EXECUTE ON FUNCTION
     release_claims_v1(bigint[]),

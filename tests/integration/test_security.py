@@ -13,14 +13,17 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import psycopg.errors as pgerr
 import pytest
+from psycopg import sql
 
 from tasks.db import Database
 from tasks.migrate import migrate, rollback
 from tasks.sql import queries
+from tests.integration.conftest import url_as
 from tests.support import connect, insert_job, job
 
 RUNTIME = "meal_scheduler_runtime"
@@ -522,3 +525,48 @@ def test_beat_and_worker_each_run_only_their_own_queries(
         for name in theirs:
             with pytest.raises(pgerr.InsufficientPrivilege):
                 q(conn, name, **HARMLESS)
+
+
+def test_an_owner_without_createrole_or_superuser_can_migrate(
+    empty_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: an owner with CREATEROLE turned a hijacked function into
+    pg_read_server_files. The owner needs neither CREATEROLE nor SUPERUSER
+    once an administrator has made the group roles (they exist in this
+    cluster: the template was migrated)."""
+    name, password = f"t_owner_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    dbname = urlsplit(empty_db_url).path.lstrip("/")
+    with psycopg.connect(empty_db_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(dbname), sql.Identifier(name)
+            )
+        )
+        try:
+            database = Database(url_as(empty_db_url, name, password))
+            try:
+                with caplog.at_level(logging.WARNING, logger="tasks.migrate"):
+                    assert [m.version for m in migrate(database)][-1] >= 6
+            finally:
+                database.close()
+            actions = [getattr(r, "action", "") for r in caplog.records]
+            assert "migrate_as_superuser" not in actions
+            owner = admin.execute(
+                "SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc"
+                " WHERE oid = 'claim_due_jobs_v2(integer, timestamptz)'::regprocedure"
+            ).fetchone()
+            assert owner == (name,)
+            # 006 revoked TEMPORARY, as the database's owner.
+            assert admin.execute(
+                "SELECT has_database_privilege('public', current_database(), 'TEMPORARY')"
+            ).fetchone() == (False,)
+        finally:
+            role = sql.Identifier(name)
+            admin.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(role))
+            admin.execute(sql.SQL("DROP ROLE {}").format(role))
