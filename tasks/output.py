@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasks import operator as op
+from tasks.logs import escape
 from tasks.migrate import Migration, MigrationStatus
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
@@ -39,7 +40,9 @@ def cell(value: Any) -> str:
         return duration(value)
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
+    # Ids, job types and errors come from outside: a newline or a terminal
+    # escape is shown as \n or \x1b, never acted on by the terminal.
+    return escape(str(value))
 
 
 def duration(value: timedelta) -> str:
@@ -234,7 +237,7 @@ def print_job_added(job: op.Job, *, as_json: bool) -> None:
         return
     state = "enabled" if job.enabled else "disabled"
     print(
-        f"added job {job.id} ({job.job_type}, "
+        f"added job {cell(job.id)} ({job.job_type}, "
         f"{describe_schedule(job.frequency_type, job.frequency_config)}, {state}); "
         f"next run {cell(job.scheduled_for)}"
     )
@@ -244,14 +247,14 @@ def print_job_edited(job: op.Job, *, as_json: bool) -> None:
     if as_json:
         print_json(job)
     else:
-        print(f"edited job {job.id}; next run {cell(job.scheduled_for)}")
+        print(f"edited job {cell(job.id)}; next run {cell(job.scheduled_for)}")
 
 
 def print_job_triggered(job: op.Job, *, as_json: bool) -> None:
     if as_json:
         print_json(job)
     else:
-        print(f"triggered job {job.id}: due now, recorded as a manual run")
+        print(f"triggered job {cell(job.id)}: due now, recorded as a manual run")
 
 
 def print_install_result(result: dict[str, Any], *, as_json: bool) -> None:
@@ -265,16 +268,16 @@ def print_job_enabled(job: op.Job, *, as_json: bool) -> None:
     if as_json:
         print_json(job)
     elif job.enabled:
-        print(f"enabled job {job.id}; next run {cell(job.scheduled_for)}")
+        print(f"enabled job {cell(job.id)}; next run {cell(job.scheduled_for)}")
     else:
-        print(f"disabled job {job.id}; a run already queued or running finishes")
+        print(f"disabled job {cell(job.id)}; a run already queued or running finishes")
 
 
 def print_job_removed(removed: op.Removed, *, as_json: bool) -> None:
     if as_json:
         print_json(removed)
     else:
-        print(f"removed job {removed.job.id} and {removed.executions} executions")
+        print(f"removed job {cell(removed.job.id)} and {removed.executions} executions")
 
 
 def print_preview(preview: op.Preview, *, as_json: bool) -> None:

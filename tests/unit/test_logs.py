@@ -59,3 +59,10 @@ def test_a_traceback_keeps_its_lines() -> None:
             {"name": "tasks.x", "msg": "oops", "exc_info": sys.exc_info()}
         )
     assert "\nValueError: bad" in KeyValueFormatter("%(message)s").format(record)
+
+
+def test_the_cli_shows_escapes_instead_of_running_them() -> None:
+    from tasks.output import cell
+
+    assert cell("evil\n\x1b[31mred\u202e") == "evil\\n\\x1b[31mred\\u202e"
+    assert cell("Zoë's job") == "Zoë's job"
