@@ -31,7 +31,8 @@ from bench.config import BenchConfig
 from bench.infra import Conn, Databases, connect
 
 EMPTY_REPEATS = 50
-MAX_INT = 2_147_483_647
+# The largest max_concurrent_jobs 006_security allows: the cap never binds.
+MAX_INT = 10_000_000
 
 GENERATE = """
 WITH g AS (

@@ -66,7 +66,7 @@ def _one_pass(conn: Conn, jobs: int, batch: int, prefix: str) -> dict[str, Any]:
         return len(got)
 
     result = {"claim": _measure([pid], -(-jobs // batch), claim)}
-    executions: list[int] = []
+    executions: list[tuple[int, str]] = []
 
     def start(i: int) -> int:
         job = claimed[i]
@@ -75,6 +75,7 @@ def _one_pass(conn: Conn, jobs: int, batch: int, prefix: str) -> dict[str, Any]:
             {
                 "job_id": job["job_id"],
                 "dispatch_id": job["dispatch_id"],
+                "dispatch_key": job["dispatch_key"],
                 "worker": "bench",
                 "celery_task_id": f"dispatch-{job['dispatch_id']}",
                 "lease_seconds": 30,
@@ -82,7 +83,7 @@ def _one_pass(conn: Conn, jobs: int, batch: int, prefix: str) -> dict[str, Any]:
                 "timeout_seconds": None,
             },
         ).fetchone()
-        executions.append(row["execution_id"])  # type: ignore[index]
+        executions.append((row["execution_id"], job["dispatch_key"]))  # type: ignore[index]
         return 1
 
     result["start_execution"] = _measure([pid], len(claimed), start)
@@ -90,7 +91,12 @@ def _one_pass(conn: Conn, jobs: int, batch: int, prefix: str) -> dict[str, Any]:
     def complete(i: int) -> int:
         conn.execute(
             queries["complete_execution"].text,
-            {"execution_id": executions[i], "output": None, "now": None},
+            {
+                "execution_id": executions[i][0],
+                "dispatch_key": executions[i][1],
+                "output": None,
+                "now": None,
+            },
         )
         return 1
 
@@ -109,7 +115,7 @@ def _worker_path(url: str, conn: Conn, jobs: int, batch: int) -> dict[str, float
     import bench.handlers  # noqa: F401 - registers the no-op job type
     from tasks.db import Database
     from tasks.execution import Attempt, run
-    from tasks.ids import DispatchId, JobId
+    from tasks.ids import DispatchId, DispatchKey, JobId
     from tasks.leases import LeaseKeeper
     from tasks.sql import queries
 
@@ -136,6 +142,7 @@ def _worker_path(url: str, conn: Conn, jobs: int, batch: int) -> dict[str, float
                 DispatchId(job["dispatch_id"]),
                 f"dispatch-{job['dispatch_id']}",
                 "bench/0",
+                dispatch_key=DispatchKey(job["dispatch_key"]),
             )
             assert run(db, leases, attempt) == "completed"
             return 1

@@ -61,7 +61,10 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
                 }
             app.send_task(
                 TASK_NAME,
-                args=(job.job_id, job.dispatch_id),
+                args=(job.job_id, job.dispatch_id, job.dispatch_key),
+                # Events, Flower and worker logs show this instead of args:
+                # the dispatch key stays out of them.
+                argsrepr=repr((job.job_id, job.dispatch_id)),
                 task_id=job.task_id,
                 priority=BROKER_PRIORITY[job.priority],
                 queue=queue,

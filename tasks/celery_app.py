@@ -12,6 +12,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from celery import Celery, signals
 from kombu.transport import redis as kombu_redis
@@ -21,7 +22,7 @@ from tasks.db import Database
 from tasks.errors import ConfigError
 from tasks.execution import Attempt, run
 from tasks.handlers import load_handler_modules
-from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
+from tasks.ids import BROKER_PRIORITY, DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
 from tasks.logs import KeyValueFormatter
 from tasks.rescuer import prune_history
@@ -146,21 +147,61 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "redbeat_lock_timeout": settings.beat_lock_seconds,
         "enable_utc": True,
     }
-    if settings.redis_url.startswith("rediss://") and "ssl_cert_reqs" not in settings.redis_url:
-        # Verify the server certificate unless the URL says otherwise;
-        # redbeat reads the same setting for its own connection.
-        config["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if settings.redis_url.startswith("rediss://"):
+        # The broker (kombu) and redbeat's own client get the same options.
+        config["broker_use_ssl"] = config["redbeat_redis_use_ssl"] = redis_tls_options(
+            settings.redis_url
+        )
     return config
 
 
-def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
+_CERT_REQS = {
+    "required": ssl.CERT_REQUIRED,
+    "cert_required": ssl.CERT_REQUIRED,
+    "optional": ssl.CERT_OPTIONAL,
+    "cert_optional": ssl.CERT_OPTIONAL,
+    "none": ssl.CERT_NONE,
+    "cert_none": ssl.CERT_NONE,
+}
+
+
+def redis_tls_options(url: str) -> dict[str, Any]:
+    """TLS options for a rediss:// URL, stated explicitly rather than left to
+    each client's defaults: the certificate is verified (against
+    ``ssl_ca_certs`` from the URL, else the system's CAs) and so is the host
+    name. ``ssl_cert_reqs=none`` in the URL turns both off, with a warning.
+    """
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    reqs = query.get("ssl_cert_reqs", "required").lower()
+    if reqs not in _CERT_REQS:
+        raise ConfigError(
+            f"REDIS_URL: ssl_cert_reqs must be required, optional or none, got {reqs!r}"
+        )
+    options: dict[str, Any] = {
+        "ssl_cert_reqs": _CERT_REQS[reqs],
+        "ssl_check_hostname": _CERT_REQS[reqs] != ssl.CERT_NONE,
+    }
+    for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if key in query:
+            options[key] = query[key]
+    if _CERT_REQS[reqs] == ssl.CERT_NONE:
+        log.warning(
+            "REDIS_URL has ssl_cert_reqs=none: the Redis server's certificate and host name"
+            " are not checked, so anyone on the path can read and forge the broker's messages",
+            extra={"action": "redis_tls_unverified"},
+        )
+    return options
+
+
+def run_job(self: Any, job_id: str, dispatch_id: int, dispatch_key: str | None = None) -> str:
     """The one Celery task: run one dispatch of one job (see tasks.execution)."""
     runtime: Runtime = self.app.meal_runtime
     worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
     # (hard, soft) limits from the message; the soft one is the job's timeout.
     _, soft = self.request.timelimit or (None, None)
     limit = None if soft is None else int(soft)
-    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit)
+    key = None if dispatch_key is None else DispatchKey(dispatch_key)
+    attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit, key)
     return run(runtime.db, runtime.leases, attempt)
 
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from tasks import store
 from tasks.db import Database
 from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput, describe
 from tasks.handlers import JobContext, get_handler, import_failures
-from tasks.ids import DispatchId, JobId
+from tasks.ids import DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ class Attempt:
     celery_task_id: str
     worker: str
     time_limit: int | None = None  # the soft limit this worker enforces, if any
+    # The claim's secret, from the message; None (an old or forged message)
+    # starts nothing.
+    dispatch_key: DispatchKey | None = field(default=None, repr=False)
 
 
 def missing_handler_reason(job_type: str) -> str:
@@ -80,6 +83,7 @@ def run(
             db,
             attempt.job_id,
             attempt.dispatch_id,
+            attempt.dispatch_key,
             attempt.worker,
             attempt.celery_task_id,
             leases.lease_seconds,
@@ -98,7 +102,7 @@ def run(
         )
         return "duplicate"
     execution_id = started.execution_id
-    leases.hold(execution_id)
+    leases.hold(execution_id, attempt.dispatch_key)
     try:
         error: str | None = None
         output_json: str | None = None
@@ -129,7 +133,9 @@ def run(
             try:
                 recorded = _record(
                     "complete",
-                    lambda: store.complete_execution(db, execution_id, output_json),
+                    lambda: store.complete_execution(
+                        db, execution_id, attempt.dispatch_key, output_json
+                    ),
                     record_retry_for,
                 )
             except InvalidInput as exc:
@@ -137,7 +143,9 @@ def run(
                 error = f"HandlerError: output could not be stored: {exc}"
         if error is not None:
             recorded = _record(
-                "fail", lambda: store.fail_execution(db, execution_id, error), record_retry_for
+                "fail",
+                lambda: store.fail_execution(db, execution_id, attempt.dispatch_key, error),
+                record_retry_for,
             )
             outcome = "failed"
     finally:

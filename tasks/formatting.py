@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tasks.logs import escape
+
 
 def cell(value: Any) -> str:
     if value is None:
@@ -25,7 +27,9 @@ def cell(value: Any) -> str:
         return duration(value)
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
+    # Ids, job types and errors come from outside: a newline or a terminal
+    # escape is shown as \n or \x1b, never acted on by the terminal.
+    return escape(str(value))
 
 
 def duration(value: timedelta) -> str:

@@ -7,6 +7,8 @@ from typing import Literal, NewType
 JobId = NewType("JobId", str)
 ExecutionId = NewType("ExecutionId", int)
 DispatchId = NewType("DispatchId", int)
+# The per-claim secret only the broker message carries (64 hex digits).
+DispatchKey = NewType("DispatchKey", str)
 UserId = NewType("UserId", int)
 
 Priority = Literal["low", "medium", "high", "critical"]

@@ -14,7 +14,7 @@ import threading
 from tasks import store
 from tasks.db import Database
 from tasks.errors import TasksError
-from tasks.ids import ExecutionId
+from tasks.ids import DispatchKey, ExecutionId
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +23,24 @@ class LeaseKeeper:
     def __init__(self, db: Database, lease_seconds: int) -> None:
         self.db = db
         self.lease_seconds = lease_seconds
-        self._held: set[ExecutionId] = set()
+        # Each held execution with the dispatch key of the message that
+        # started it: renewing needs it, as finishing does.
+        self._held: dict[ExecutionId, DispatchKey | None] = {}
         self._lost: set[ExecutionId] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def hold(self, execution_id: ExecutionId) -> None:
+    def hold(self, execution_id: ExecutionId, dispatch_key: DispatchKey | None) -> None:
         with self._lock:
-            self._held.add(execution_id)
+            self._held[execution_id] = dispatch_key
             self._ensure_thread()
 
     def release(self, execution_id: ExecutionId) -> bool:
         """Stop renewing; True if the lease was lost while held."""
         with self._lock:
-            self._held.discard(execution_id)
+            self._held.pop(execution_id, None)
             if execution_id in self._lost:
                 self._lost.discard(execution_id)
                 return True
@@ -57,10 +59,11 @@ class LeaseKeeper:
         self._thread.start()
 
     def renew_once(self) -> list[ExecutionId]:
-        ids = sorted(self.held())
-        if not ids:
+        with self._lock:
+            held = dict(self._held)
+        if not held:
             return []
-        lost = store.renew_leases(self.db, ids, self.lease_seconds)
+        lost = store.renew_leases(self.db, held, self.lease_seconds)
         with self._lock:
             # An execution released while the renewal ran finished normally.
             lost = [i for i in lost if i in self._held]

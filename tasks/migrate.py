@@ -126,6 +126,7 @@ def migrate(
     with db.direct() as session:
         session.exec("lock_migrations")
         try:
+            _warn_if_superuser(session)
             applied = _applied(session)
             for m in migrations:
                 row = applied.get(m.version)
@@ -155,6 +156,20 @@ def migrate(
         finally:
             session.exec("unlock_migrations")
     return done
+
+
+def _warn_if_superuser(session: Session) -> None:
+    """docs/security.md: the SECURITY DEFINER functions run as whoever owns
+    them, so a superuser owner turns any bug in one into superuser rights."""
+    row = session.one("migration_role")
+    if row is not None and row["superuser"]:
+        log.warning(
+            "db migrate runs as superuser %s: the schema's SECURITY DEFINER functions will run"
+            " as a superuser; in production migrate as a dedicated non-superuser owner"
+            " (docs/security.md)",
+            row["name"],
+            extra={"action": "migrate_as_superuser"},
+        )
 
 
 def _quiesce(session: Session, wait_seconds: float) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tasks.ids import DispatchId, ExecutionId, JobId, Priority, TriggerType, UserId
+from tasks.ids import DispatchId, DispatchKey, ExecutionId, JobId, Priority, TriggerType, UserId
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class ClaimedJob:
     trigger_type: TriggerType
     scheduled_for: datetime
     timeout_seconds: int | None = None
+    # Starting, renewing and finishing the attempt need it: it travels only
+    # in the message, so a worker that did not receive the message cannot.
+    dispatch_key: DispatchKey | None = field(default=None, repr=False)
 
     @property
     def task_id(self) -> str:

@@ -159,14 +159,14 @@ def _job_detail_text(detail: op.JobDetail) -> str:
 def _job_added_text(job: op.Job) -> str:
     state = "enabled" if job.enabled else "disabled"
     return (
-        f"added job {job.id} ({job.job_type}, "
+        f"added job {cell(job.id)} ({job.job_type}, "
         f"{describe_schedule(job.frequency_type, job.frequency_config)}, {state}); "
         f"next run {_next(job)}"
     )
 
 
 def _job_triggered_text(job: op.Job, *, paused: bool) -> str:
-    text = f"triggered job {job.id}: due now, recorded as a manual run"
+    text = f"triggered job {cell(job.id)}: due now, recorded as a manual run"
     if paused:
         text += (
             "\nthe scheduler is paused: it runs once dispatch resumes "
@@ -177,8 +177,8 @@ def _job_triggered_text(job: op.Job, *, paused: bool) -> str:
 
 def _job_enabled_text(job: op.Job) -> str:
     if job.enabled:
-        return f"enabled job {job.id}; next run {_next(job)}"
-    return f"disabled job {job.id}; a run already queued or running finishes"
+        return f"enabled job {cell(job.id)}; next run {_next(job)}"
+    return f"disabled job {cell(job.id)}; a run already queued or running finishes"
 
 
 def _preview_text(preview: op.Preview) -> str:
@@ -325,10 +325,10 @@ VIEWS: dict[str, View] = {
     "jobs": View(_rows(_job_row, JOB_COLUMNS)),
     "job_detail": View(_job_detail_text),
     "job_added": View(_job_added_text),
-    "job_edited": View(lambda job: f"edited job {job.id}; next run {_next(job)}"),
+    "job_edited": View(lambda job: f"edited job {cell(job.id)}; next run {_next(job)}"),
     "job_triggered": View(_job_triggered_text, lambda job, **_: job),
     "job_enabled": View(_job_enabled_text),
-    "job_removed": View(lambda r: f"removed job {r.job.id} and {r.executions} executions"),
+    "job_removed": View(lambda r: f"removed job {cell(r.job.id)} and {r.executions} executions"),
     "install_result": View(lambda result: result["message"]),
     "preview": View(_preview_text),
     "runs": View(_rows(_run_row, RUN_COLUMNS)),

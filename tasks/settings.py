@@ -46,7 +46,9 @@ _PASSWORD_HASH = re.compile(r"^pbkdf2_sha256\$[0-9]{4,8}\$[A-Za-z0-9_-]{8,64}\$[
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int = 2**31 - 1
+) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -56,6 +58,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -183,7 +187,7 @@ class Settings:
             ),
             handler_modules=tuple(m.strip() for m in (modules or "").split(",") if m.strip()),
             tick_seconds=_float(env, "TASKS_TICK_SECONDS", 1.0, 0.05),
-            lease_seconds=_int(env, "TASKS_LEASE_SECONDS", 30, 3),
+            lease_seconds=_int(env, "TASKS_LEASE_SECONDS", 30, 3, 86400),
             claim_batch=_int(env, "TASKS_CLAIM_BATCH", 500, 1),
             db_pool_size=_int(env, "TASKS_DB_POOL_SIZE", 4, 1),
             queue=_name(env, "TASKS_QUEUE", "meal_scheduler"),
@@ -191,11 +195,11 @@ class Settings:
             visibility_timeout=_int(env, "TASKS_VISIBILITY_TIMEOUT", 7200, 10),
             reap_seconds=_float(env, "TASKS_REAP_SECONDS", 5.0, 0.1),
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
-            retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
-            retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
+            retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1, 36_500),
+            retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 1, 1_000_000),
             admin_user=_optional(env, "TASKS_ADMIN_USER"),
             admin_password_hash=_optional(env, "TASKS_ADMIN_PASSWORD_HASH"),
             web_secret=_optional(env, "TASKS_WEB_SECRET"),
             web_read_role=env.get("TASKS_WEB_READ_ROLE", "meal_scheduler_readonly").strip(),
-            health_max_due_seconds=_int(env, "TASKS_HEALTH_MAX_DUE_SECONDS", 300, 1),
+            health_max_due_seconds=_int(env, "TASKS_HEALTH_MAX_DUE_SECONDS", 300, 1, 31_536_000),
         )

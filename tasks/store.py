@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from tasks.db import Database
 from tasks.errors import HandlerError
-from tasks.ids import DispatchId, ExecutionId, JobId, UserId
+from tasks.ids import DispatchId, DispatchKey, ExecutionId, JobId, UserId
 from tasks.models import ClaimedJob, Reaped, StartedExecution
 
 
@@ -21,6 +21,7 @@ def claim_due_jobs(db: Database, limit: int, now: datetime | None = None) -> lis
             job_type=r["job_type"],
             priority=r["priority"],
             dispatch_id=DispatchId(r["dispatch_id"]),
+            dispatch_key=DispatchKey(r["dispatch_key"]),
             trigger_type=r["trigger_type"],
             scheduled_for=r["scheduled_for"],
             timeout_seconds=r["timeout_seconds"],
@@ -38,13 +39,15 @@ def start_execution(
     db: Database,
     job_id: JobId,
     dispatch_id: DispatchId,
+    dispatch_key: DispatchKey | None,
     worker: str,
     celery_task_id: str,
     lease_seconds: int,
     now: datetime | None = None,
     timeout_seconds: int | None = None,
 ) -> StartedExecution | None:
-    """Start the attempt if the job is still queued under ``dispatch_id``.
+    """Start the attempt if the job is still queued under ``dispatch_id`` and
+    ``dispatch_key`` is that claim's key.
 
     ``timeout_seconds`` is the time limit the worker enforces (from the
     message), recorded as the execution's deadline.
@@ -53,6 +56,7 @@ def start_execution(
         "start_execution",
         job_id=job_id,
         dispatch_id=dispatch_id,
+        dispatch_key=dispatch_key,
         worker=worker,
         celery_task_id=celery_task_id,
         lease_seconds=lease_seconds,
@@ -88,31 +92,55 @@ def encode_output(output: Any) -> str | None:
 
 
 def complete_execution(
-    db: Database, execution_id: ExecutionId, output_json: str | None, now: datetime | None = None
+    db: Database,
+    execution_id: ExecutionId,
+    dispatch_key: DispatchKey | None,
+    output_json: str | None,
+    now: datetime | None = None,
 ) -> bool:
-    row = db.one("complete_execution", execution_id=execution_id, output=output_json, now=now)
+    row = db.one(
+        "complete_execution",
+        execution_id=execution_id,
+        dispatch_key=dispatch_key,
+        output=output_json,
+        now=now,
+    )
     return bool(row and row["recorded"])
 
 
 def fail_execution(
     db: Database,
     execution_id: ExecutionId,
+    dispatch_key: DispatchKey | None,
     error: str,
     final: bool = False,
     now: datetime | None = None,
 ) -> bool:
-    row = db.one("fail_execution", execution_id=execution_id, error=error, final=final, now=now)
+    row = db.one(
+        "fail_execution",
+        execution_id=execution_id,
+        dispatch_key=dispatch_key,
+        error=error,
+        final=final,
+        now=now,
+    )
     return bool(row and row["recorded"])
 
 
 def renew_leases(
     db: Database,
-    execution_ids: Sequence[ExecutionId],
+    held: Mapping[ExecutionId, DispatchKey | None],
     lease_seconds: int,
     now: datetime | None = None,
 ) -> list[ExecutionId]:
+    """Renew each held execution's lease (with its message's dispatch key)."""
+    ids = sorted(held)
     rows = db.many(
-        "renew_leases", execution_ids=list(execution_ids), lease_seconds=lease_seconds, now=now
+        "renew_leases",
+        execution_ids=ids,
+        dispatch_keys=[held[i] for i in ids],
+        lease_seconds=lease_seconds,
+        now=now,
     )
     return [ExecutionId(r["lost"]) for r in rows]
 

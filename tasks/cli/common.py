@@ -19,6 +19,11 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 Groups = Any
 
 TIME_HELP = "ISO time; without an offset it is wall-clock time in the job's zone"
+# The bounds 006_security enforces in Postgres, checked before connecting.
+RETRIES = op.int_between(0, 100)
+TIMEOUT = op.int_between(1, 604_800)
+DAY = op.int_between(1, 86_400)
+USER_ID = op.int_between(1, 2**63 - 1)
 
 
 class Parser(argparse.ArgumentParser):

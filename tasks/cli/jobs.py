@@ -9,7 +9,10 @@ from typing import get_args
 from tasks import operator as op
 from tasks import output
 from tasks.cli.common import (
+    RETRIES,
     TIME_HELP,
+    TIMEOUT,
+    USER_ID,
     Groups,
     database,
     group,
@@ -138,7 +141,7 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:  # noqa: 
     p = jobs.add_parser("list", parents=[common], help="jobs, soonest next run first")
     p.add_argument("--status", choices=JOB_STATUSES)
     p.add_argument("--type", metavar="JOB_TYPE")
-    p.add_argument("--user", type=int, metavar="USER_ID")
+    p.add_argument("--user", type=USER_ID, metavar="USER_ID")
     p.add_argument("--limit", type=positive_int, default=100)
     p.set_defaults(handler=cmd_jobs_list)
 
@@ -158,10 +161,12 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:  # noqa: 
     )
     p.add_argument("--priority", choices=PRIORITIES, default="medium")
     p.add_argument("--at", metavar="ISO_TIME", help=f"first run ({TIME_HELP})")
-    p.add_argument("--user", type=int, metavar="USER_ID")
+    p.add_argument("--user", type=USER_ID, metavar="USER_ID")
     p.add_argument("--params", default="{}", metavar="JSON", help="handler parameters (object)")
-    p.add_argument("--max-retries", type=int, metavar="N", help="default: the scheduler's")
-    p.add_argument("--timeout", type=int, metavar="SECONDS", help="handler time limit")
+    p.add_argument(
+        "--max-retries", type=RETRIES, metavar="N", help="0-100; default: the scheduler's"
+    )
+    p.add_argument("--timeout", type=TIMEOUT, metavar="SECONDS", help="handler time limit")
     p.add_argument("--disabled", action="store_true", help="create it disabled")
     p.add_argument(
         "--then",
@@ -180,8 +185,8 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:  # noqa: 
     p.add_argument("--priority", choices=PRIORITIES)
     p.add_argument("--params", metavar="JSON")
     p.add_argument("--at", metavar="ISO_TIME", help=f"next run ({TIME_HELP})")
-    p.add_argument("--max-retries", type=int, metavar="N")
-    p.add_argument("--timeout", type=int, metavar="SECONDS")
+    p.add_argument("--max-retries", type=RETRIES, metavar="N")
+    p.add_argument("--timeout", type=TIMEOUT, metavar="SECONDS")
     p.set_defaults(handler=cmd_jobs_edit)
 
     p = jobs.add_parser("trigger", parents=[common], help="run a job now (recorded as manual)")

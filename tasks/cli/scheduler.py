@@ -6,7 +6,7 @@ import argparse
 
 from tasks import operator as op
 from tasks import output
-from tasks.cli.common import Groups, database, group, require_changes
+from tasks.cli.common import DAY, RETRIES, Groups, database, group, require_changes
 from tasks.settings import Settings
 
 
@@ -49,9 +49,11 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:
     p = sched.add_parser("resume", parents=[common], help="resume dispatch (wakes the beat)")
     p.set_defaults(handler=cmd_scheduler_enable, enabled=True)
     p = sched.add_parser("set", parents=[common], help="change scheduler_config")
-    p.add_argument("--max-concurrent", type=int, metavar="N", help="queued + running at most")
+    p.add_argument(
+        "--max-concurrent", type=op.int_between(1, 10_000_000), metavar="N", help="queued + running"
+    )
     p.add_argument("--timezone", metavar="ZONE", help="IANA zone for daily/weekly jobs")
-    p.add_argument("--max-retries", type=int, metavar="N", help="default retries per job")
-    p.add_argument("--retry-base", type=int, metavar="SECONDS", help="first retry delay")
-    p.add_argument("--queue-timeout", type=int, metavar="SECONDS", help="requeue after this")
+    p.add_argument("--max-retries", type=RETRIES, metavar="N", help="default retries per job")
+    p.add_argument("--retry-base", type=DAY, metavar="SECONDS", help="first retry delay")
+    p.add_argument("--queue-timeout", type=DAY, metavar="SECONDS", help="requeue after this")
     p.set_defaults(handler=cmd_scheduler_set)

@@ -50,6 +50,8 @@ def send(settings: MailSettings, msg: EmailMessage) -> None:
         client = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT_SECONDS)
     try:
         if settings.starttls:
+            # Raises SMTPNotSupportedError when the server does not offer
+            # STARTTLS: never falls back to plain text.
             client.starttls(context=ssl.create_default_context())
         if settings.username:
             client.login(settings.username, settings.password or "")

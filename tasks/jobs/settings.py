@@ -18,7 +18,8 @@ TASKS_FATSECRET_TOKEN_URL      FatSecret OAuth 2 token endpoint
 TASKS_FATSECRET_CLIENT_ID      FatSecret OAuth 2 client id
 TASKS_FATSECRET_CLIENT_SECRET  FatSecret OAuth 2 client secret
 TASKS_SMTP_URL                 smtp://[user:pass@]host[:port] (port 25; add
-                               ?starttls=true to upgrade) or smtps://... (465)
+                               ?starttls=true to upgrade) or smtps://... (465);
+                               a user name needs TLS (or ?allow_plaintext_login=true)
 TASKS_SMTP_FROM                sender address (default meal-scheduler@localhost)
 =============================  =============================================
 """
@@ -156,6 +157,15 @@ class MailSettings:
         starttls = (query.get("starttls") or ["false"])[0].lower() in ("1", "true", "yes")
         if use_tls and starttls:
             raise ConfigError("TASKS_SMTP_URL: starttls is for smtp://; smtps:// is TLS already")
+        # A password is never sent over plain text unless the URL says so
+        # (a relay on localhost, say): smtplib's login() would do it silently.
+        plaintext = (query.get("allow_plaintext_login") or ["false"])[0].lower()
+        if parts.username and not (use_tls or starttls) and plaintext not in ("1", "true", "yes"):
+            raise ConfigError(
+                "TASKS_SMTP_URL has a user name but neither smtps:// nor ?starttls=true: the"
+                " password would cross the network in plain text; use TLS, or add"
+                " ?allow_plaintext_login=true if you accept that"
+            )
         sender = _get(env, "TASKS_SMTP_FROM")
         if sender is None:
             sender = "meal-scheduler@localhost"

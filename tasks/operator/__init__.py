@@ -25,7 +25,14 @@ from tasks.operator.jobs import (
     show_job,
     trigger_job,
 )
-from tasks.operator.parsing import parse_json, parse_since, parse_time
+from tasks.operator.parsing import (
+    check_job_type,
+    check_text_id,
+    int_between,
+    parse_json,
+    parse_since,
+    parse_time,
+)
 from tasks.operator.preview import MAX_PREVIEW, format_offset, preview_job, preview_schedule
 from tasks.operator.rows import (
     BeatLock,
@@ -65,12 +72,15 @@ __all__ = [
     "SchedulerConfig",
     "SchedulerStatus",
     "add_job",
+    "check_job_type",
+    "check_text_id",
     "count_job_executions",
     "edit_job",
     "format_offset",
     "get_job",
     "get_run",
     "get_scheduler_config",
+    "int_between",
     "list_jobs",
     "list_runs",
     "parse_json",

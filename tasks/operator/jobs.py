@@ -18,7 +18,13 @@ from typing import Any
 from tasks.db import Database
 from tasks.errors import ConfigError, Conflict, InvalidTransition, NotFound
 from tasks.ids import FrequencyType, JobId, JobStatus, Priority
-from tasks.operator.parsing import Queries, resolve_instant, to_json
+from tasks.operator.parsing import (
+    Queries,
+    check_job_type,
+    check_text_id,
+    resolve_instant,
+    to_json,
+)
 from tasks.operator.rows import Job, JobDetail, Removed, execution_from_row, job_from_row
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,8 @@ class NewJob:
 
 
 def add_job(db: Database, spec: NewJob, now: datetime | None = None) -> Job:
+    check_text_id("id", spec.job_id)
+    check_job_type("--type", spec.job_type)
     children = tuple(dict.fromkeys(spec.then))
     if spec.job_id in children:
         raise ConfigError(f'job "{spec.job_id}" cannot run after itself')

@@ -7,7 +7,9 @@ scheduler's own DST rules (:func:`resolve_instant`).
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -26,12 +28,112 @@ class Queries(Protocol):
     def exec(self, name: str, /, **params: Any) -> None: ...
 
 
+# Integers beyond 2^53 lose precision in most JSON readers (RFC 7493, I-JSON).
+MAX_JSON_INT = 2**53
+# Ids and job types, as 006_security checks them in Postgres.
+MAX_ID_CHARS = 200
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_JOB_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+
+
+def _no_duplicate_keys(name: str) -> Any:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise ConfigError(f"{name} has the key {key!r} twice")
+            found[key] = value
+        return found
+
+    return hook
+
+
+def _refuse_constant(name: str) -> Any:
+    def hook(constant: str) -> Any:
+        raise ConfigError(f"{name}: {constant} is not a JSON number")
+
+    return hook
+
+
+def _check_values(name: str, value: Any, path: str) -> None:
+    """NUL (Postgres cannot store it), non-finite or oversized numbers, named by path."""
+    where = f"{name} {path}" if path else name
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigError(f"{where} contains a NUL character (\\u0000)")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if abs(value) > MAX_JSON_INT:
+            raise ConfigError(f"{where} is out of range: {value} (at most 2^53 in magnitude)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} is not a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ConfigError(f"{where} has a key with a NUL character (\\u0000)")
+            _check_values(name, item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(name, item, f"{path}[{i}]")
+
+
 def parse_json(name: str, text: str) -> Any:
-    """``text`` as JSON, or a ConfigError naming ``name`` (e.g. ``--config``)."""
+    """``text`` as JSON, or a ConfigError naming ``name`` (e.g. ``--config``).
+
+    Stricter than ``json.loads``: a key given twice (``{"hours": 500,
+    "hours": 2}`` would silently keep the last), NaN and Infinity, numbers
+    that overflow (``1e400``), integers beyond 2^53 and NUL characters are
+    refused, with the field that holds them.
+    """
     try:
-        return json.loads(text)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys(name),
+            parse_constant=_refuse_constant(name),
+        )
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{name} is not valid JSON: {exc}") from exc
+    _check_values(name, value, "")
+    return value
+
+
+def check_text_id(name: str, value: str) -> str:
+    """A job id: 1-200 characters, none of them a control character."""
+    if not value.strip():
+        raise ConfigError(f"{name} must not be empty")
+    if len(value) > MAX_ID_CHARS:
+        raise ConfigError(f"{name} must be at most {MAX_ID_CHARS} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise ConfigError(f"{name} must not contain control characters, got {value!r}")
+    return value
+
+
+def check_job_type(name: str, value: str) -> str:
+    """A job type (also a Celery task name): 1-100 of A-Z a-z 0-9 _ . : -."""
+    if not _JOB_TYPE.fullmatch(value):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ConfigError(
+            f"{name} must be 1-100 characters of A-Z a-z 0-9 _ . : - starting with a letter"
+            f" or digit, got {shown!r}"
+        )
+    return value
+
+
+def int_between(low: int, high: int) -> Any:
+    """An argparse ``type``: an integer in [low, high]; argparse names the option."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}-{high}, got {value}")
+        return value
+
+    return parse
 
 
 def parse_time(name: str, text: str) -> datetime:

@@ -106,7 +106,7 @@ RETURNING j.*, j.frequency_type::text AS frequency_type, j.priority::text AS pri
 
 -- name: trigger_job :exec
 -- trigger_job_v1 refuses an unknown (P0002), queued, running or disabled job.
-SELECT trigger_job_v1(%(job_id)s::text, coalesce(%(now)s::timestamptz, now()));
+SELECT trigger_job_v1(%(job_id)s::text, %(now)s::timestamptz);
 
 -- name: set_job_enabled :one
 -- Enabling a recurring job that ended failed (quarantined, or its type had

@@ -1,7 +1,8 @@
 -- Every query the Python code runs. Names match the Python function that
 -- runs them; parameters are named; :one/:many/:exec picks the db helper.
--- Time-dependent functions take p_now, so tests can fix the clock; NULL
--- means "the server's now()".
+-- Time-dependent functions take p_now: NULL means the server's clock, which
+-- is all a production login may use (scheduler_now_v1, 006_security); a
+-- value is accepted only from a test login (meal_scheduler_clock).
 
 -- ---------------------------------------------------------------- migrations
 
@@ -19,6 +20,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     sha256     text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- name: migration_role :one
+SELECT current_user AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user;
 
 -- name: applied_migrations :many
 SELECT version, name, sha256, applied_at FROM schema_migrations ORDER BY version;
@@ -38,9 +42,10 @@ SELECT set_config('meal_scheduler.rollback_backup', 'on', true);
 -- name: claim_due_jobs :many
 -- Rows held by another claimer are skipped, not waited on; the function
 -- caps the batch at max_concurrent_jobs minus what is queued or running.
-SELECT job_id, job_type, priority::text AS priority, dispatch_id,
+-- Each claim comes with its dispatch key; only the broker message carries it.
+SELECT job_id, job_type, priority::text AS priority, dispatch_id, dispatch_key,
        trigger_type::text AS trigger_type, scheduled_for, timeout_seconds
-FROM claim_due_jobs_v1(%(limit)s, coalesce(%(now)s, now()));
+FROM claim_due_jobs_v2(%(limit)s, %(now)s::timestamptz);
 
 -- name: release_claims :one
 -- A publish failed: the claimed jobs go back to pending, nothing is lost.
@@ -50,38 +55,41 @@ SELECT release_claims_v1(%(dispatch_ids)s::bigint[]) AS released;
 LISTEN meal_scheduler_wakeup;
 
 -- name: reap_expired :many
-SELECT kind, job_id, execution_id FROM reap_expired_v1(coalesce(%(now)s, now()), %(limit)s);
+SELECT kind, job_id, execution_id FROM reap_expired_v1(%(now)s::timestamptz, %(limit)s);
 
 -- name: prune_executions :one
 -- One bounded step; the caller continues from (next_at, next_id) until NULL.
 SELECT deleted, next_at, next_id
 FROM prune_executions_v1(
     make_interval(days => %(older_than_days)s), %(keep_per_job)s, %(batch)s,
-    %(after_at)s::timestamptz, %(after_id)s::bigint, coalesce(%(now)s, now())
+    %(after_at)s::timestamptz, %(after_id)s::bigint, %(now)s::timestamptz
 );
 
 -- ---------------------------------------------------------------- execution
 
 -- name: start_execution :one
--- No row back means the message is a duplicate or stale: a logged no-op.
+-- No row back means the message is a duplicate, stale or forged (its
+-- dispatch key is not the claim's): a logged no-op.
 SELECT execution_id, job_type, user_id, parameters, attempt_number,
        trigger_type::text AS trigger_type, parent_job_id, timeout_seconds, scheduled_for
-FROM start_execution_v1(%(job_id)s, %(dispatch_id)s, %(worker)s, %(celery_task_id)s,
-                        %(lease_seconds)s, coalesce(%(now)s, now()),
+FROM start_execution_v2(%(job_id)s, %(dispatch_id)s, %(dispatch_key)s::text, %(worker)s,
+                        %(celery_task_id)s, %(lease_seconds)s, %(now)s::timestamptz,
                         %(timeout_seconds)s::integer);
 
 -- name: complete_execution :one
-SELECT complete_execution_v1(%(execution_id)s, %(output)s::jsonb, coalesce(%(now)s, now()))
-    AS recorded;
+-- false: not running any more, or not this message's execution.
+SELECT complete_execution_v2(%(execution_id)s, %(dispatch_key)s::text, %(output)s::jsonb,
+                             %(now)s::timestamptz) AS recorded;
 
 -- name: fail_execution :one
-SELECT fail_execution_v1(%(execution_id)s, %(error)s, %(final)s, coalesce(%(now)s, now()))
-    AS recorded;
+SELECT fail_execution_v2(%(execution_id)s, %(dispatch_key)s::text, %(error)s, %(final)s,
+                         %(now)s::timestamptz) AS recorded;
 
 -- name: renew_leases :many
--- One statement renews every lease a worker process holds.
-SELECT lost FROM renew_leases_v1(%(execution_ids)s::bigint[], %(lease_seconds)s,
-                                 coalesce(%(now)s, now())) AS lost;
+-- One statement renews every lease a worker process holds, each with the
+-- dispatch key of the message that started it.
+SELECT lost FROM renew_leases_v2(%(execution_ids)s::bigint[], %(dispatch_keys)s::text[],
+                                 %(lease_seconds)s, %(now)s::timestamptz) AS lost;
 
 
 -- name: scheduler_present :one

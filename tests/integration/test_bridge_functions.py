@@ -492,8 +492,11 @@ def test_prune_keeps_recent_running_and_newest_per_job(db):
         for r in db.execute("SELECT status::text FROM job_executions WHERE job_id = 'b'").fetchall()
     )
     assert statuses == ["failed", "running"]  # the running one is never pruned
-    assert prune(0, 0)[0] == 4  # everything finished goes
-    assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 1
+    # A floor (006_security): at least a day of history, the newest per job.
+    for older_days, keep in ((0, 0), (0, 5), (3, 0)):
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            prune(older_days, keep)
+    assert db.execute("SELECT count(*) AS n FROM job_executions").fetchone()["n"] == 5
 
 
 # ----------------------------------------------------------------- notifications

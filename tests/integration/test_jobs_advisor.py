@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 import socket
 import socketserver
 import threading
@@ -40,6 +41,7 @@ class SMTPHandler(socketserver.StreamRequestHandler):
                     data.append(line[1:] if line.startswith(b"..") else line)
                 continue
             verb = line.strip().split(b" ", 1)[0].upper()
+            self.server.verbs.append(verb)  # type: ignore[attr-defined]
             if verb == b"EHLO":
                 self.wfile.write(b"250-test\r\n250 8BITMIME\r\n")
             elif verb in (b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
@@ -69,6 +71,7 @@ def smtp(monkeypatch) -> Iterator[Mailbox]:
     inbox.url = f"smtp://127.0.0.1:{server.server_address[1]}"
     server.inbox = inbox  # type: ignore[attr-defined]
     server.quit_reply = b"221 bye\r\n"  # type: ignore[attr-defined]
+    server.verbs = []  # type: ignore[attr-defined]
     inbox.server = server
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -227,3 +230,22 @@ def test_a_failing_quit_after_an_accepted_message_is_still_a_send(db, database, 
     assert daily_advisor(ctx)["sent"] is True
     assert daily_advisor(ctx)["sent"] is False
     assert len(smtp) == 1
+
+
+def test_a_password_never_crosses_without_tls(smtp: Mailbox, monkeypatch) -> None:
+    """Issue 12: smtp://user:pass@host logged in over plain text."""
+    from tasks.errors import ConfigError
+    from tasks.jobs.mail import build_message, send
+    from tasks.jobs.settings import MailSettings
+
+    host = smtp.url.removeprefix("smtp://")
+    with pytest.raises(ConfigError, match="plain text"):
+        MailSettings.from_env({"TASKS_SMTP_URL": f"smtp://me:secret@{host}"})
+    # STARTTLS asked for, the server does not offer it: no fallback, no AUTH.
+    settings = MailSettings.from_env({"TASKS_SMTP_URL": f"smtp://me:secret@{host}?starttls=true"})
+    assert settings is not None
+    msg = build_message("a@meals.test", "b@meals.test", "s", "t", "<p>t</p>", "<x@meals.test>")
+    with pytest.raises(smtplib.SMTPNotSupportedError):
+        send(settings, msg)
+    assert b"AUTH" not in smtp.server.verbs  # type: ignore[attr-defined]
+    assert list(smtp) == []

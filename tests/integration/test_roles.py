@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import inspect
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors as pgerr
@@ -38,6 +36,10 @@ from tests.support import connect, insert_job
 RUNTIME = "meal_scheduler_runtime"
 JOBS = "meal_scheduler_jobs"
 READONLY = "meal_scheduler_readonly"
+BEAT = "meal_scheduler_beat"
+WORKER = "meal_scheduler_worker"
+EXECUTOR = "meal_scheduler_executor"
+NO_KEY = "00000000-0000-0000-0000-000000000000"
 SCHEDULER_TABLES = ("scheduled_jobs", "job_executions", "job_dependencies", "scheduler_config")
 PLANNER_TABLES = (
     "auto_meal_plans",
@@ -121,6 +123,8 @@ PARAMS: dict[str, Any] = {
     "after_id": 0,
     "job_id": JOB,
     "dispatch_id": -1,
+    "dispatch_key": NO_KEY,
+    "dispatch_keys": [NO_KEY],
     "worker": "test-worker",
     "celery_task_id": "test-task",
     "lease_seconds": 30,
@@ -254,49 +258,6 @@ def refused(conn: psycopg.Connection[Any], statements: list[str]) -> list[str]:
     return allowed
 
 
-def url_as(url: str, user: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
-
-
-@pytest.fixture
-def login_as(db_url: str) -> Iterator[Callable[..., str]]:
-    """``login_as(*groups)``: a new LOGIN role, member of ``groups``; its URL."""
-    made: list[str] = []
-    prefixes = {RUNTIME: "t_worker", JOBS: "t_jobs", READONLY: "t_dash"}
-
-    def make(*groups: str) -> str:
-        name = f"{prefixes[groups[0]]}_{uuid.uuid4().hex[:8]}"
-        password = uuid.uuid4().hex
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
-            made.append(name)
-            # The deployer's step, as docs/security.md writes it.
-            admin.execute(
-                sql.SQL("GRANT {} TO {}").format(
-                    sql.SQL(", ").join(map(sql.Identifier, groups)), sql.Identifier(name)
-                )
-            )
-        return url_as(db_url, name, password)
-
-    try:
-        yield make
-    finally:
-        with psycopg.connect(db_url, autocommit=True) as admin:
-            for name in made:
-                try:
-                    # Nothing should be owned; but a role that owns something
-                    # cannot be dropped, and must not outlive the test.
-                    admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-                finally:
-                    admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-
-
 @pytest.fixture
 def user_id(db: psycopg.Connection[Any]) -> int:
     row = db.execute(
@@ -325,11 +286,20 @@ def test_a_worker_runs_a_job_through_claim_start_complete(
 
         [claim] = run(worker, q["claim_due_jobs"])
         assert (claim["job_id"], claim["trigger_type"]) == (JOB, "scheduled")
-        [started] = run(worker, q["start_execution"], dispatch_id=claim["dispatch_id"])
+        key = claim["dispatch_key"]
+        [started] = run(
+            worker, q["start_execution"], dispatch_id=claim["dispatch_id"], dispatch_key=key
+        )
         execution_id = started["execution_id"]
-        assert run(worker, q["renew_leases"], execution_ids=[execution_id]) == []
+        assert (
+            run(worker, q["renew_leases"], execution_ids=[execution_id], dispatch_keys=[key]) == []
+        )
         [done] = run(
-            worker, q["complete_execution"], execution_id=execution_id, output='{"ok": true}'
+            worker,
+            q["complete_execution"],
+            execution_id=execution_id,
+            dispatch_key=key,
+            output='{"ok": true}',
         )
         assert done["recorded"] is True
         # running -> completed frees the only slot while the cap held the
@@ -357,24 +327,26 @@ def test_the_runtime_can_run_every_query_of_beat_and_workers(
     with connect(login_as(RUNTIME)) as worker:
         for name in sorted(q.keys() - MIGRATION_QUERIES):
             run(worker, q[name])  # raises on any missing right
-        run_text(worker, "SELECT quarantine_job_v1(%(job_id)s, %(reason)s)", job_id=PARKED)
+        # Operator tooling: the owner's since 006_security.
+        assert refused(worker, [f"SELECT quarantine_job_v1('{PARKED}', 'x')"]) == []
+    run_text(db, "SELECT quarantine_job_v1(%(job_id)s, %(reason)s)", job_id=PARKED)
     assert db.execute(
         "SELECT status::text AS status, enabled, last_error FROM scheduled_jobs WHERE id = %s",
         (PARKED,),
     ).fetchone() == {"status": "failed", "enabled": False, "last_error": "quarantined: no handler"}
 
 
-def test_the_runtime_can_run_the_seed_functions(
+def test_the_executor_can_run_the_seed_functions(
     db: psycopg.Connection[Any], login_as: Callable[..., str], user_id: int
 ) -> None:
     insert_job(db, JOB)
-    with connect(login_as(RUNTIME)) as worker, worker.transaction():
+    insert_job(db, PARKED)
+    with connect(login_as(EXECUTOR)) as worker, worker.transaction():
         assert worker.execute("SELECT get_next_pending_job() AS id").fetchone() == {"id": JOB}
         [started] = worker.execute("SELECT start_job(%s, 'manual') AS id", (JOB,)).fetchall()
         worker.execute("SELECT complete_job(%s, %s, '{}')", (JOB, started["id"]))
-        worker.execute("SELECT trigger_job_v1(%s)", (JOB,))  # a finished once job may run again
-        [started] = worker.execute("SELECT start_job(%s, 'manual') AS id", (JOB,)).fetchall()
-        worker.execute("SELECT fail_job(%s, %s, 'boom')", (JOB, started["id"]))
+        [started] = worker.execute("SELECT start_job(%s, 'manual') AS id", (PARKED,)).fetchall()
+        worker.execute("SELECT fail_job(%s, %s, 'boom')", (PARKED, started["id"]))
         worker.execute(
             "SELECT calculate_next_schedule('daily', '{\"hour\": 6, \"minute\": 0}', now())"
         )
@@ -578,15 +550,21 @@ def test_functions_pin_search_path_and_definer_ones_are_not_public(
         "trigger_job_v1",
         "start_job",
     }
-    unpinned = [r["fn"] for r in rows if not any(c.startswith("search_path=") for c in r["config"])]
+    # pg_temp last on every function (006_security; tests/integration/
+    # test_security.py replays the attack that needs it).
+    unpinned = [
+        r["fn"] for r in rows if "search_path=pg_catalog, public, pg_temp" not in r["config"]
+    ]
     assert unpinned == []
+    # The planner's handlers call the recipe rotation functions (jobs.sql).
+    rotation = ("update_recipe_rotation(", "get_recipes_on_cooldown(")
     loose = [
         r["fn"]
         for r in definers
         if "search_path=pg_catalog, public, pg_temp" not in r["config"]
         or r["public_exec"]
         or r["readonly_exec"]
-        or r["jobs_exec"]
+        or (r["jobs_exec"] and not r["fn"].startswith(rotation))
     ]
     assert loose == []
     # No dynamic SQL: no function body EXECUTEs a string.
@@ -629,7 +607,7 @@ def test_rollback_revokes_everything_here_and_migrate_restores_it(
         ).fetchone()
         assert kept == {"n": 3}
         with connect(url) as worker, pytest.raises(pgerr.InsufficientPrivilege):
-            run(worker, sql_file("queries.sql")["claim_due_jobs"])
+            worker.execute("SELECT * FROM claim_due_jobs_v1(10)")
 
         assert [m.version for m in migrate(database)][:1] == [4]
         db.execute("UPDATE scheduler_config SET enabled = true")  # the rollback paused it

@@ -167,6 +167,7 @@ def test_attempt_number_follows_error_count(db):
     insert_job(db, "j")
     e1 = start(db, "j")
     db.execute("SELECT fail_job('j', %s, 'boom')", (e1,))
+    db.execute("UPDATE scheduled_jobs SET scheduled_for = now() WHERE id = 'j'")  # the retry is due
     e2 = start(db, "j", "retry")
     ex = execution(db, e2)
     assert (ex["attempt_number"], ex["trigger_type"]) == (2, "retry")

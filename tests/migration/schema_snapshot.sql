@@ -37,7 +37,7 @@ CREATE TYPE public.trigger_type AS ENUM (
 );
 CREATE FUNCTION public.calculate_next_schedule(p_frequency_type text, p_config jsonb, p_from_time timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_type    frequency_type;
@@ -89,12 +89,14 @@ END;
 $$;
 CREATE FUNCTION public.check_running_execution_v1(p_job_id text, p_execution_id bigint) RETURNS void
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_exec job_executions%ROWTYPE;
+    v_job  scheduled_jobs%ROWTYPE;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM scheduled_jobs WHERE id = p_job_id) THEN
+    SELECT * INTO v_job FROM scheduled_jobs WHERE id = p_job_id;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'job "%" does not exist', p_job_id USING ERRCODE = 'P0002';
     END IF;
     SELECT * INTO v_exec FROM job_executions WHERE id = p_execution_id FOR UPDATE;
@@ -108,6 +110,10 @@ BEGIN
     IF v_exec.status <> 'running' THEN
         RAISE EXCEPTION 'execution % of job "%" is not running: status %',
             p_execution_id, p_job_id, v_exec.status;
+    END IF;
+    IF v_exec.worker IS NOT NULL OR v_exec.celery_task_id IS NOT NULL THEN
+        RAISE EXCEPTION 'execution % of job "%" was started by a worker from a broker message; only that worker can finish it',
+            p_execution_id, p_job_id USING ERRCODE = '42501';
     END IF;
 END;
 $$;
@@ -178,6 +184,23 @@ BEGIN
     INSERT INTO scheduler_state AS st (id, dispatch_capped) VALUES (1, v_capped)
     ON CONFLICT (id) DO UPDATE SET dispatch_capped = excluded.dispatch_capped
     WHERE st.dispatch_capped IS DISTINCT FROM excluded.dispatch_capped;
+END;
+$$;
+CREATE FUNCTION public.claim_due_jobs_v2(p_limit integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, dispatch_key text, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_secret    bytea;
+BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
+    RETURN QUERY
+        SELECT c.job_id, c.job_type, c.priority, c.dispatch_id,
+               encode(sha256(v_secret || int8send(c.dispatch_id)), 'hex'),
+               c.trigger_type, c.scheduled_for, c.timeout_seconds
+        FROM claim_due_jobs_v1(p_limit, p_now) AS c;
 END;
 $$;
 CREATE FUNCTION public.complete_execution_v1(p_execution_id bigint, p_output jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
@@ -258,6 +281,25 @@ BEGIN
     RETURN true;
 END;
 $$;
+CREATE FUNCTION public.complete_execution_v2(p_execution_id bigint, p_dispatch_key text, p_output jsonb, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_owned boolean;
+BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    -- The key of the claim this execution was started from (dispatch_key_v1).
+    SELECT encode(sha256(k.dispatch_secret || int8send(e.dispatch_id)), 'hex') = p_dispatch_key
+    INTO v_owned
+    FROM job_executions e, scheduler_secrets k
+    WHERE e.id = p_execution_id AND k.id = 1;
+    IF NOT coalesce(v_owned, false) THEN
+        RETURN false;
+    END IF;
+    RETURN complete_execution_v1(p_execution_id, p_output, p_now);
+END;
+$$;
 CREATE FUNCTION public.complete_job(p_job_id text, p_execution_id bigint, p_output jsonb DEFAULT NULL::jsonb) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -267,9 +309,16 @@ BEGIN
     PERFORM complete_execution_v1(p_execution_id, p_output, now());
 END;
 $$;
+CREATE FUNCTION public.dispatch_key_v1(p_dispatch_id bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+    SELECT encode(sha256(k.dispatch_secret || int8send(p_dispatch_id)), 'hex')
+    FROM scheduler_secrets k WHERE k.id = 1;
+$$;
 CREATE FUNCTION public.ensure_user_jobs_v1(p_user_id bigint, p_zone text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(job_id text, action text)
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_spec   record;
@@ -317,7 +366,7 @@ END;
 $$;
 CREATE FUNCTION public.fail_execution_core_v1(p_execution_id bigint, p_status public.execution_status, p_error text, p_final boolean, p_now timestamp with time zone) RETURNS boolean
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_exec   job_executions%ROWTYPE;
@@ -347,11 +396,12 @@ BEGIN
     v_errors := v_job.error_count + 1;
     v_max := coalesce(v_job.max_retries, v_cfg.max_retries, 3);
     IF NOT coalesce(p_final, false) AND v_errors <= v_max THEN
-        -- Exponent capped at 20 so a huge max_retries cannot overflow the interval.
+        -- Exponent capped at 20 (no numeric overflow), delay capped at a day.
         UPDATE scheduled_jobs
         SET status = 'pending', error_count = v_errors, last_error = p_error,
-            scheduled_for = p_now + make_interval(
-                secs => coalesce(v_cfg.retry_base_seconds, 60) * power(2, least(v_errors - 1, 20))),
+            scheduled_for = p_now + make_interval(secs => least(
+                coalesce(v_cfg.retry_base_seconds, 60) * power(2, least(v_errors - 1, 20)),
+                86400)),
             next_trigger = 'retry',
             dispatch_id = NULL, queued_at = NULL
         WHERE id = v_job.id;
@@ -375,7 +425,6 @@ BEGIN
                 dispatch_id = NULL, queued_at = NULL
             WHERE id = v_job.id;
         ELSE
-            -- Unschedulable config: park the job instead of stopping the loop.
             UPDATE scheduled_jobs
             SET status = 'failed', enabled = false, error_count = v_errors,
                 last_error = 'quarantined: ' || v_reason,
@@ -392,6 +441,25 @@ CREATE FUNCTION public.fail_execution_v1(p_execution_id bigint, p_error text, p_
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
     SELECT fail_execution_core_v1(p_execution_id, 'failed', p_error, p_final, p_now);
+$$;
+CREATE FUNCTION public.fail_execution_v2(p_execution_id bigint, p_dispatch_key text, p_error text, p_final boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_owned boolean;
+BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    -- The key of the claim this execution was started from (dispatch_key_v1).
+    SELECT encode(sha256(k.dispatch_secret || int8send(e.dispatch_id)), 'hex') = p_dispatch_key
+    INTO v_owned
+    FROM job_executions e, scheduler_secrets k
+    WHERE e.id = p_execution_id AND k.id = 1;
+    IF NOT coalesce(v_owned, false) THEN
+        RETURN false;
+    END IF;
+    RETURN fail_execution_core_v1(p_execution_id, 'failed', p_error, p_final, p_now);
+END;
 $$;
 CREATE FUNCTION public.fail_job(p_job_id text, p_execution_id bigint, p_error_message text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -451,7 +519,7 @@ END;
 $$;
 CREATE FUNCTION public.install_default_jobs_v1(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(job_type text, created bigint, existing bigint)
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_created bigint;
@@ -498,7 +566,7 @@ END;
 $$;
 CREATE FUNCTION public.is_valid_timezone(p_zone text) RETURNS boolean
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     IF p_zone IS NULL OR p_zone = '' OR p_zone <> btrim(p_zone) THEN
@@ -521,7 +589,7 @@ $$;
 COMMENT ON FUNCTION public.is_valid_timezone(p_zone text) IS 'created by meal-scheduler 000_app_prerequisites: true when the name is a time zone the server can convert to';
 CREATE FUNCTION public.job_dependencies_no_cycle() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     IF NEW.parent_job_id = NEW.child_job_id THEN
@@ -556,7 +624,7 @@ END;
 $$;
 CREATE FUNCTION public.local_to_instant(p_local timestamp without time zone, p_zone text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_probe      timestamptz := p_local AT TIME ZONE 'UTC';
@@ -589,7 +657,7 @@ END;
 $$;
 CREATE FUNCTION public.meal_scheduler_validate_user_timezone() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     IF NOT is_valid_timezone(NEW.timezone) THEN
@@ -602,7 +670,7 @@ $$;
 COMMENT ON FUNCTION public.meal_scheduler_validate_user_timezone() IS 'created by meal-scheduler 000_app_prerequisites';
 CREATE FUNCTION public.next_occurrence_v1(p_type public.frequency_type, p_config jsonb, p_occurrence_at timestamp with time zone, p_now timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_hours integer;
@@ -627,7 +695,7 @@ END;
 $$;
 CREATE FUNCTION public.notify_scheduler_slot_freed() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     -- No row (never claimed yet, or removed by hand): wake the beat anyway.
@@ -639,17 +707,29 @@ END;
 $$;
 CREATE FUNCTION public.notify_scheduler_wakeup() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     PERFORM pg_notify('meal_scheduler_wakeup', '');
     RETURN NULL;
 END;
 $$;
-CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job integer, p_batch integer DEFAULT 1000, p_after_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone, p_after_id bigint DEFAULT 0, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(deleted integer, next_at timestamp with time zone, next_id bigint)
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job integer, p_batch integer DEFAULT 1000, p_after_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone, p_after_id bigint DEFAULT 0, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(deleted integer, next_at timestamp with time zone, next_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    IF p_older_than IS NULL OR p_older_than < interval '1 day' THEN
+        RAISE EXCEPTION 'older_than must be at least 1 day, got %', coalesce(p_older_than::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_keep_per_job IS NULL OR p_keep_per_job < 1 THEN
+        RAISE EXCEPTION 'keep_per_job must be at least 1, got %', coalesce(p_keep_per_job::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
     WITH examined AS (
         SELECT e.id, e.job_id, e.started_at, e.status
         FROM job_executions e
@@ -662,14 +742,13 @@ CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job
         SELECT x.id
         FROM examined x
         WHERE x.status <> 'running'
-          AND (coalesce(p_keep_per_job, 0) <= 0
-               OR x.started_at < (
+          AND x.started_at < (
                    SELECT k.started_at
                    FROM job_executions k
                    WHERE k.job_id = x.job_id
                    ORDER BY k.started_at DESC
-                   OFFSET greatest(coalesce(p_keep_per_job, 0) - 1, 0)
-                   LIMIT 1))
+                   OFFSET p_keep_per_job - 1
+                   LIMIT 1)
     ), removed AS (
         DELETE FROM job_executions e USING doomed WHERE e.id = doomed.id
         RETURNING 1
@@ -679,6 +758,7 @@ CREATE FUNCTION public.prune_executions_v1(p_older_than interval, p_keep_per_job
     SELECT (SELECT count(*) FROM removed)::integer,
            (SELECT l.started_at FROM last l),
            (SELECT l.id FROM last l);
+END;
 $$;
 CREATE FUNCTION public.prune_workers_v1(p_older_than interval) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
@@ -704,7 +784,7 @@ CREATE FUNCTION public.quarantine_job_v1(p_job_id text, p_reason text) RETURNS b
     )
     SELECT EXISTS (SELECT 1 FROM parked);
 $$;
-CREATE FUNCTION public.reap_expired_v1(p_now timestamp with time zone DEFAULT now(), p_limit integer DEFAULT 500) RETURNS TABLE(kind text, job_id text, execution_id bigint)
+CREATE FUNCTION public.reap_expired_v1(p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 500) RETURNS TABLE(kind text, job_id text, execution_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
@@ -713,7 +793,10 @@ DECLARE
     r         record;
     v_message text;
     v_timeout integer;
+    v_closed  boolean;
+    v_error   text;
 BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
     FOR r IN
         SELECT e.id, e.job_id, e.worker, e.started_at, e.lease_expires_at, e.deadline_at
         FROM job_executions e
@@ -733,7 +816,29 @@ BEGIN
                                 to_char(r.lease_expires_at AT TIME ZONE 'UTC',
                                         'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
         END IF;
-        IF fail_execution_core_v1(r.id, 'abandoned', v_message, false, p_now) THEN
+        BEGIN
+            v_closed := fail_execution_core_v1(r.id, 'abandoned', v_message, false, p_now);
+        EXCEPTION WHEN OTHERS THEN
+            v_error := SQLERRM;
+            v_closed := false;
+            BEGIN
+                UPDATE job_executions e
+                SET status = 'abandoned', completed_at = p_now,
+                    duration_ms = greatest(0, floor(extract(epoch FROM (p_now - e.started_at)) * 1000))::bigint,
+                    error_message = v_message
+                WHERE e.id = r.id AND e.status = 'running';
+                UPDATE scheduled_jobs s
+                SET status = 'failed', enabled = false,
+                    last_error = 'quarantined: the failure policy failed: ' || v_error,
+                    dispatch_id = NULL, queued_at = NULL
+                WHERE s.id = r.job_id;
+                v_closed := true;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'reap_expired_v1: execution % of job % could not be closed: %; %',
+                    r.id, r.job_id, v_error, SQLERRM;
+            END;
+        END;
+        IF v_closed THEN
             kind := 'abandoned';
             job_id := r.job_id;
             execution_id := r.id;
@@ -811,9 +916,41 @@ CREATE FUNCTION public.renew_leases_v1(p_execution_ids bigint[], p_lease_seconds
     WHERE x.id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM renewed r WHERE r.id = x.id);
 $$;
+CREATE FUNCTION public.renew_leases_v2(p_execution_ids bigint[], p_dispatch_keys text[], p_lease_seconds integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_secret bytea;
+BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    IF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 3 AND 86400 THEN
+        RAISE EXCEPTION 'lease_seconds must be 3-86400, got %', coalesce(p_lease_seconds::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(p_execution_ids) IS DISTINCT FROM cardinality(p_dispatch_keys) THEN
+        RAISE EXCEPTION 'execution_ids and dispatch_keys must have the same length'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
+    RETURN QUERY
+    WITH renewed AS (
+        UPDATE job_executions e
+        SET lease_expires_at = p_now + make_interval(secs => p_lease_seconds)
+        FROM unnest(p_execution_ids, p_dispatch_keys) AS x(id, dispatch_key)
+        WHERE e.id = x.id AND e.status = 'running'
+          AND encode(sha256(v_secret || int8send(e.dispatch_id)), 'hex') = x.dispatch_key
+        RETURNING e.id
+    )
+    SELECT DISTINCT x.id
+    FROM unnest(p_execution_ids) AS x(id)
+    WHERE x.id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM renewed r WHERE r.id = x.id);
+END;
+$$;
 CREATE FUNCTION public.scheduled_jobs_sync_occurrence() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -830,14 +967,26 @@ END;
 $$;
 CREATE FUNCTION public.scheduled_jobs_validate() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
-    AS $$
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $_$
 BEGIN
     IF NEW.id IS NULL OR btrim(NEW.id) = '' THEN
         RAISE EXCEPTION 'id must not be empty' USING ERRCODE = '22023';
     END IF;
+    IF length(NEW.id) > 200 THEN
+        RAISE EXCEPTION 'id must be at most 200 characters, got %', length(NEW.id)
+            USING ERRCODE = '22023';
+    END IF;
+    IF NEW.id ~ '[\u0001-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]' THEN
+        RAISE EXCEPTION 'id must not contain control characters, got %', to_json(NEW.id)::text
+            USING ERRCODE = '22023';
+    END IF;
     IF NEW.job_type IS NULL OR btrim(NEW.job_type) = '' THEN
         RAISE EXCEPTION 'job_type must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF NEW.job_type !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$' THEN
+        RAISE EXCEPTION 'job_type must be 1-100 characters of A-Z a-z 0-9 _ . : - starting with a letter or digit, got %',
+            left(to_json(NEW.job_type)::text, 120) USING ERRCODE = '22023';
     END IF;
     IF NEW.parameters IS NULL OR jsonb_typeof(NEW.parameters) <> 'object' THEN
         RAISE EXCEPTION 'parameters must be a JSON object, got %',
@@ -846,17 +995,24 @@ BEGIN
     IF NEW.max_retries < 0 THEN
         RAISE EXCEPTION 'max_retries must be >= 0, got %', NEW.max_retries USING ERRCODE = '22023';
     END IF;
+    IF NEW.max_retries > 100 THEN
+        RAISE EXCEPTION 'max_retries must be <= 100, got %', NEW.max_retries USING ERRCODE = '22023';
+    END IF;
     IF NEW.timeout_seconds <= 0 THEN
         RAISE EXCEPTION 'timeout_seconds must be > 0, got %', NEW.timeout_seconds
+            USING ERRCODE = '22023';
+    END IF;
+    IF NEW.timeout_seconds > 604800 THEN
+        RAISE EXCEPTION 'timeout_seconds must be <= 604800 (a week), got %', NEW.timeout_seconds
             USING ERRCODE = '22023';
     END IF;
     PERFORM validate_frequency_config(NEW.frequency_type, NEW.frequency_config);
     RETURN NEW;
 END;
-$$;
+$_$;
 CREATE FUNCTION public.scheduler_config_validate() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 BEGIN
     IF NEW.id IS DISTINCT FROM 1 THEN
@@ -871,19 +1027,53 @@ BEGIN
         RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be > 0, got %',
             NEW.max_concurrent_jobs USING ERRCODE = '22023';
     END IF;
+    IF NEW.max_concurrent_jobs > 10000000 THEN
+        RAISE EXCEPTION 'scheduler_config.max_concurrent_jobs must be <= 10000000, got %',
+            NEW.max_concurrent_jobs USING ERRCODE = '22023';
+    END IF;
     IF NEW.max_retries < 0 THEN
         RAISE EXCEPTION 'scheduler_config.max_retries must be >= 0, got %',
+            NEW.max_retries USING ERRCODE = '22023';
+    END IF;
+    IF NEW.max_retries > 100 THEN
+        RAISE EXCEPTION 'scheduler_config.max_retries must be <= 100, got %',
             NEW.max_retries USING ERRCODE = '22023';
     END IF;
     IF NEW.retry_base_seconds <= 0 THEN
         RAISE EXCEPTION 'scheduler_config.retry_base_seconds must be > 0, got %',
             NEW.retry_base_seconds USING ERRCODE = '22023';
     END IF;
+    IF NEW.retry_base_seconds > 86400 THEN
+        RAISE EXCEPTION 'scheduler_config.retry_base_seconds must be <= 86400 (one day), got %',
+            NEW.retry_base_seconds USING ERRCODE = '22023';
+    END IF;
     IF NEW.queue_timeout_seconds <= 0 THEN
         RAISE EXCEPTION 'scheduler_config.queue_timeout_seconds must be > 0, got %',
             NEW.queue_timeout_seconds USING ERRCODE = '22023';
     END IF;
+    IF NEW.queue_timeout_seconds > 86400 THEN
+        RAISE EXCEPTION 'scheduler_config.queue_timeout_seconds must be <= 86400 (one day), got %',
+            NEW.queue_timeout_seconds USING ERRCODE = '22023';
+    END IF;
     RETURN NEW;
+END;
+$$;
+CREATE FUNCTION public.scheduler_now_v1(p_now timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_now IS NULL THEN
+        RETURN now();
+    END IF;
+    -- pg_has_role is true for superusers: tests connect as one.
+    IF pg_has_role(session_user, 'meal_scheduler_clock', 'MEMBER') THEN
+        RETURN p_now;
+    END IF;
+    RAISE EXCEPTION 'p_now: only the server clock counts for "%" (got %); pass NULL',
+        session_user, p_now
+        USING ERRCODE = '42501',
+              HINT = 'Fixing the clock is for tests: their login is a member of meal_scheduler_clock.';
 END;
 $$;
 CREATE FUNCTION public.start_execution_v1(p_job_id text, p_dispatch_id bigint, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT now(), p_timeout_seconds integer DEFAULT NULL::integer) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
@@ -922,6 +1112,61 @@ BEGIN
     FROM exec JOIN job ON job.id = exec.job_id;
 END;
 $$;
+CREATE FUNCTION public.start_execution_v2(p_job_id text, p_dispatch_id bigint, p_dispatch_key text, p_worker text, p_celery_task_id text, p_lease_seconds integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_timeout_seconds integer DEFAULT NULL::integer) RETURNS TABLE(execution_id bigint, job_type text, user_id bigint, parameters jsonb, attempt_number integer, trigger_type public.trigger_type, parent_job_id text, timeout_seconds integer, scheduled_for timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_secret bytea;
+BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    IF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 3 AND 86400 THEN
+        RAISE EXCEPTION 'lease_seconds must be 3-86400, got %', coalesce(p_lease_seconds::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_timeout_seconds NOT BETWEEN 1 AND 604800 THEN
+        RAISE EXCEPTION 'timeout_seconds must be 1-604800, got %', p_timeout_seconds
+            USING ERRCODE = '22023';
+    END IF;
+    IF length(p_worker) > 255 OR length(p_celery_task_id) > 255 THEN
+        RAISE EXCEPTION 'worker and celery_task_id must be at most 255 characters'
+            USING ERRCODE = '22023';
+    END IF;
+    -- dispatch_key_v1's formula, inline: one function call less per start.
+    SELECT k.dispatch_secret INTO v_secret FROM scheduler_secrets k WHERE k.id = 1;
+    IF p_dispatch_key IS DISTINCT FROM encode(sha256(v_secret || int8send(p_dispatch_id)), 'hex') THEN
+        RETURN;  -- forged, or from an old message without a key: a no-op
+    END IF;
+    -- start_execution_v1's statement, not a call to it: one function call
+    -- (and search_path switch) less per job.
+    RETURN QUERY
+    WITH job AS (
+        UPDATE scheduled_jobs s
+        SET status = 'running', started_at = p_now
+        WHERE s.id = p_job_id
+          AND s.status = 'queued'
+          AND s.dispatch_id = p_dispatch_id
+        RETURNING s.id, s.job_type, s.user_id, s.parameters, s.error_count, s.next_trigger,
+                  s.next_parent_job_id, s.timeout_seconds, s.scheduled_for, s.dispatch_id
+    ), exec AS (
+        INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
+                                    started_at, dispatch_id, worker, celery_task_id,
+                                    lease_expires_at, deadline_at)
+        SELECT job.id, 'running', job.next_trigger, job.error_count + 1,
+               CASE WHEN job.next_trigger = 'dependent' THEN job.next_parent_job_id END,
+               p_now, job.dispatch_id, p_worker, p_celery_task_id,
+               p_now + make_interval(secs => p_lease_seconds),
+               p_now + make_interval(secs => p_timeout_seconds)
+        FROM job
+        RETURNING job_executions.id, job_executions.job_id, job_executions.attempt_number,
+                  job_executions.trigger_type, job_executions.parent_job_id
+    )
+    SELECT exec.id, job.job_type, job.user_id, job.parameters, exec.attempt_number,
+           exec.trigger_type, exec.parent_job_id, job.timeout_seconds, job.scheduled_for
+    FROM exec JOIN job ON job.id = exec.job_id;
+END;
+$$;
 CREATE FUNCTION public.start_job(p_job_id text, p_trigger_type text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -947,6 +1192,12 @@ BEGIN
     IF NOT v_job.enabled THEN
         RAISE EXCEPTION 'job "%" is not startable: disabled', p_job_id;
     END IF;
+    IF v_job.status = 'pending' AND v_job.scheduled_for > now() THEN
+        RAISE EXCEPTION 'job "%" is not startable: not due until %', p_job_id, v_job.scheduled_for;
+    END IF;
+    IF v_job.status = 'queued' THEN
+        RAISE EXCEPTION 'job "%" is not startable: it was dispatched to a worker', p_job_id;
+    END IF;
     UPDATE scheduled_jobs
     SET status = 'running', started_at = now(), queued_at = NULL
     WHERE id = p_job_id;
@@ -959,13 +1210,14 @@ BEGIN
     RETURN v_exec_id;
 END;
 $$;
-CREATE FUNCTION public.trigger_job_v1(p_job_id text, p_now timestamp with time zone DEFAULT now()) RETURNS void
+CREATE FUNCTION public.trigger_job_v1(p_job_id text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 DECLARE
     v_job scheduled_jobs%ROWTYPE;
 BEGIN
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
     SELECT * INTO v_job FROM scheduled_jobs WHERE id = p_job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job "%" does not exist', p_job_id USING ERRCODE = 'P0002';
@@ -1007,7 +1259,7 @@ END;
 $$;
 CREATE FUNCTION public.update_updated_at_column() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
         BEGIN
             NEW.updated_at := now();
@@ -1017,13 +1269,13 @@ CREATE FUNCTION public.update_updated_at_column() RETURNS trigger
 COMMENT ON FUNCTION public.update_updated_at_column() IS 'created by meal-scheduler 000_app_prerequisites';
 CREATE FUNCTION public.user_job_id_v1(p_job_type text, p_user_id bigint) RETURNS text
     LANGUAGE sql IMMUTABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
     SELECT p_job_type || ':user:' || p_user_id::text;
 $$;
 CREATE FUNCTION public.user_job_specs_v1() RETURNS TABLE(job_type text, frequency_type public.frequency_type, config jsonb, priority public.job_priority)
     LANGUAGE sql IMMUTABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
     VALUES
         ('weekly_generation', 'weekly'::frequency_type,
@@ -1047,7 +1299,7 @@ END;
 $$;
 CREATE FUNCTION public.validate_frequency_config(p_type public.frequency_type, p_config jsonb) RETURNS void
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $_$
 DECLARE
     v_required text[];
@@ -1306,8 +1558,10 @@ CREATE TABLE public.scheduled_jobs (
     CONSTRAINT scheduled_jobs_error_count_non_negative CHECK ((error_count >= 0)),
     CONSTRAINT scheduled_jobs_id_not_empty CHECK ((btrim(id) <> ''::text)),
     CONSTRAINT scheduled_jobs_job_type_not_empty CHECK ((btrim(job_type) <> ''::text)),
+    CONSTRAINT scheduled_jobs_max_retries_bounded CHECK ((max_retries <= 100)),
     CONSTRAINT scheduled_jobs_max_retries_non_negative CHECK (((max_retries IS NULL) OR (max_retries >= 0))),
     CONSTRAINT scheduled_jobs_parameters_object CHECK ((jsonb_typeof(parameters) = 'object'::text)),
+    CONSTRAINT scheduled_jobs_timeout_seconds_bounded CHECK ((timeout_seconds <= 604800)),
     CONSTRAINT scheduled_jobs_timeout_seconds_positive CHECK ((timeout_seconds > 0))
 )
 WITH (fillfactor='80', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.01');
@@ -1322,13 +1576,24 @@ CREATE TABLE public.scheduler_config (
     queue_timeout_seconds integer DEFAULT 300 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT scheduler_config_max_concurrent_jobs_bounded CHECK ((max_concurrent_jobs <= 10000000)),
     CONSTRAINT scheduler_config_max_concurrent_jobs_positive CHECK ((max_concurrent_jobs > 0)),
+    CONSTRAINT scheduler_config_max_retries_bounded CHECK ((max_retries <= 100)),
     CONSTRAINT scheduler_config_max_retries_non_negative CHECK ((max_retries >= 0)),
+    CONSTRAINT scheduler_config_queue_timeout_seconds_bounded CHECK ((queue_timeout_seconds <= 86400)),
     CONSTRAINT scheduler_config_queue_timeout_seconds_positive CHECK ((queue_timeout_seconds > 0)),
+    CONSTRAINT scheduler_config_retry_base_seconds_bounded CHECK ((retry_base_seconds <= 86400)),
     CONSTRAINT scheduler_config_retry_base_seconds_positive CHECK ((retry_base_seconds > 0)),
     CONSTRAINT scheduler_config_single_row CHECK ((id = 1))
 );
 COMMENT ON TABLE public.scheduler_config IS 'meal-scheduler: global settings, a single row (id = 1)';
+CREATE TABLE public.scheduler_secrets (
+    id integer DEFAULT 1 NOT NULL,
+    dispatch_secret bytea NOT NULL,
+    CONSTRAINT scheduler_secrets_dispatch_secret_check CHECK ((length(dispatch_secret) = 32)),
+    CONSTRAINT scheduler_secrets_id_check CHECK ((id = 1))
+);
+COMMENT ON TABLE public.scheduler_secrets IS 'meal-scheduler 006: the secret behind dispatch keys; readable by the owner only';
 CREATE TABLE public.scheduler_state (
     id integer DEFAULT 1 NOT NULL,
     dispatch_capped boolean DEFAULT false NOT NULL,
@@ -1445,6 +1710,8 @@ ALTER TABLE ONLY public.scheduled_jobs
     ADD CONSTRAINT scheduled_jobs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.scheduler_config
     ADD CONSTRAINT scheduler_config_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.scheduler_secrets
+    ADD CONSTRAINT scheduler_secrets_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.scheduler_state
     ADD CONSTRAINT scheduler_state_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.schema_migrations

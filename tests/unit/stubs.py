@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tasks import store
-from tasks.ids import DispatchId, ExecutionId, JobId
+from tasks.ids import DispatchId, DispatchKey, ExecutionId, JobId
 from tasks.models import ClaimedJob, Reaped, StartedExecution
 
 T0 = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # a Friday, 06:00 UTC
@@ -124,6 +124,7 @@ class StubStore:
         db: Any,
         job_id: JobId,
         dispatch_id: DispatchId,
+        dispatch_key: DispatchKey | None,
         worker: str,
         celery_task_id: str,
         lease_seconds: int,
@@ -133,7 +134,12 @@ class StubStore:
         return self._answer("start_execution", job_id, dispatch_id, timeout_seconds)
 
     def complete_execution(
-        self, db: Any, execution_id: ExecutionId, output_json: str | None, now: Any = None
+        self,
+        db: Any,
+        execution_id: ExecutionId,
+        dispatch_key: DispatchKey | None,
+        output_json: str | None,
+        now: Any = None,
     ) -> Any:
         return self._answer("complete_execution", execution_id, output_json)
 
@@ -141,6 +147,7 @@ class StubStore:
         self,
         db: Any,
         execution_id: ExecutionId,
+        dispatch_key: DispatchKey | None,
         error: str,
         final: bool = False,
         now: datetime | None = None,
@@ -150,11 +157,11 @@ class StubStore:
     def renew_leases(
         self,
         db: Any,
-        execution_ids: Sequence[ExecutionId],
+        held: Mapping[ExecutionId, DispatchKey | None],
         lease_seconds: int,
         now: datetime | None = None,
     ) -> Any:
-        return self._answer("renew_leases", list(execution_ids))
+        return self._answer("renew_leases", sorted(held))
 
     def reap_expired(self, db: Any, limit: int = 500, now: datetime | None = None) -> Any:
         return self._answer("reap_expired")

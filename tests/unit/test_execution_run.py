@@ -38,9 +38,9 @@ class Leases(LeaseKeeper):
     def _ensure_thread(self) -> None:
         pass
 
-    def hold(self, execution_id: Any) -> None:
+    def hold(self, execution_id: Any, dispatch_key: Any) -> None:
         self.history.append(("hold", execution_id))
-        super().hold(execution_id)
+        super().hold(execution_id, dispatch_key)
 
     def release(self, execution_id: Any) -> bool:
         self.history.append(("release", execution_id))

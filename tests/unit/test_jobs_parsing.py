@@ -87,6 +87,10 @@ def test_mail_settings():
             MailSettings.from_env({"TASKS_SMTP_URL": bad})
     with pytest.raises(ConfigError, match="TASKS_SMTP_FROM"):
         MailSettings.from_env({"TASKS_SMTP_URL": "smtp://h", "TASKS_SMTP_FROM": "nobody"})
+    with pytest.raises(ConfigError, match="neither smtps:// nor \\?starttls=true"):
+        MailSettings.from_env({"TASKS_SMTP_URL": "smtp://u:p@h"})
+    relay = MailSettings.from_env({"TASKS_SMTP_URL": "smtp://u:p@h?allow_plaintext_login=true"})
+    assert relay is not None and relay.username == "u"
 
 
 def test_retry_after():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.ids import ExecutionId
+from tasks.ids import DispatchKey, ExecutionId
 from tasks.leases import LeaseKeeper
 from tests.unit.stubs import StubStore
 
 DB: Any = object()
+KEY = DispatchKey("key-from-the-message")
 
 
 class Keeper(LeaseKeeper):
@@ -20,15 +21,15 @@ def test_one_statement_renews_every_held_lease(stub: StubStore) -> None:
     keeper = Keeper(DB, 30)
     assert keeper.renew_once() == [] and stub.called("renew_leases") == []  # nothing held
     for i in (3, 1, 2):
-        keeper.hold(ExecutionId(i))
+        keeper.hold(ExecutionId(i), KEY)
     assert keeper.renew_once() == []
     assert stub.called("renew_leases") == [([1, 2, 3],)]
 
 
 def test_a_lease_postgres_took_back_is_reported_once(stub: StubStore) -> None:
     keeper = Keeper(DB, 30)
-    keeper.hold(ExecutionId(1))
-    keeper.hold(ExecutionId(2))
+    keeper.hold(ExecutionId(1), KEY)
+    keeper.hold(ExecutionId(2), KEY)
     stub.script("renew_leases", [ExecutionId(2)])
     assert keeper.renew_once() == [2]
     assert keeper.release(ExecutionId(2)) is True
@@ -38,7 +39,7 @@ def test_a_lease_postgres_took_back_is_reported_once(stub: StubStore) -> None:
 
 def test_a_lease_released_during_renewal_is_not_lost(stub: StubStore) -> None:
     keeper = Keeper(DB, 30)
-    keeper.hold(ExecutionId(5))
+    keeper.hold(ExecutionId(5), KEY)
 
     def finish_meanwhile(ids: list[ExecutionId]) -> list[ExecutionId]:
         keeper.release(ExecutionId(5))  # the job completed while the UPDATE ran

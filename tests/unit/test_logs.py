@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from tasks.logs import KeyValueFormatter, safe_url
 
@@ -27,3 +28,41 @@ def test_extra_is_printed_and_truncated() -> None:
 def test_other_libraries_extras_are_left_alone() -> None:
     record = logging.makeLogRecord({"name": "celery.app.trace", "msg": "done", "data": {"a": 1}})
     assert KeyValueFormatter("%(message)s").format(record) == "done"
+
+
+def test_a_value_cannot_forge_a_line_or_an_escape() -> None:
+    forged = "ok\n2026-12-05 06:00:00 INFO tasks.execution: job completed action=completed"
+    record = logging.makeLogRecord(
+        {
+            "name": "tasks.execution",
+            "msg": "job failed: %s",
+            "args": ("boom\x1b[2J\u202e",),
+            "job_id": forged,
+            "job_type": 'say "hi"',
+            "action": "failed",
+        }
+    )
+    text = KeyValueFormatter("%(message)s").format(record)
+    assert "\n" not in text and "\x1b" not in text and "\u202e" not in text
+    assert text == (
+        "job failed: boom\\x1b[2J\\u202e"
+        ' job_id="ok\\n2026-12-05 06:00:00 INFO tasks.execution: job completed'
+        ' action=completed" job_type="say \\"hi\\"" action=failed'
+    )
+
+
+def test_a_traceback_keeps_its_lines() -> None:
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        record = logging.makeLogRecord(
+            {"name": "tasks.x", "msg": "oops", "exc_info": sys.exc_info()}
+        )
+    assert "\nValueError: bad" in KeyValueFormatter("%(message)s").format(record)
+
+
+def test_the_cli_shows_escapes_instead_of_running_them() -> None:
+    from tasks.output import cell
+
+    assert cell("evil\n\x1b[31mred\u202e") == "evil\\n\\x1b[31mred\\u202e"
+    assert cell("Zoë's job") == "Zoë's job"

@@ -24,6 +24,8 @@ RELEASED: dict[tuple[int, str], str] = {
     (3, "meal_planner"): "477a25fe231a55e860ef58bd8b5716e1c968128cea1a2657fb3577c9c4e207cd",
     (4, "roles"): "c6eedf4429ae73c4f947fabe44083989e489f0056643277fdfd5e695e4d57520",
     (5, "workers"): "50dd9e394b5ffbba14213d585a177e7a9784ed61de23910e2c6b727860a12c6b",
+    (6, "security"): "0f835f9ced1b7b263fed907cf95ef8935bd460904dd392ef1f92464c2c1611f2",
+    (7, "dashboard"): "cf0f29efeb58d39b5fa7e7cb627ef760ace211e0ab23584be8dc8ab857f7b6a6",
 }
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tasks.errors import ConfigError
@@ -20,8 +22,25 @@ def test_passwords_stay_out_of_repr() -> None:
 
 
 def test_zero_is_not_mistaken_for_unset() -> None:
-    s = Settings.from_env({**BASE, "TASKS_RETENTION_KEEP": "0"})
-    assert s.retention_keep == 0
+    # Pruning keeps at least the newest execution per job: 0 is refused,
+    # not replaced by the default.
+    with pytest.raises(ConfigError, match="TASKS_RETENTION_KEEP must be >= 1, got 0"):
+        Settings.from_env({**BASE, "TASKS_RETENTION_KEEP": "0"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TASKS_LEASE_SECONDS", "86401", "TASKS_LEASE_SECONDS must be <= 86400, got 86401"),
+        ("TASKS_CLAIM_BATCH", str(2**31), "TASKS_CLAIM_BATCH must be <= 2147483647"),
+        ("TASKS_RETENTION_DAYS", "1e400", "TASKS_RETENTION_DAYS must be an integer, got '1e400'"),
+    ],
+)
+def test_out_of_range_integers_are_refused_naming_the_variable(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({**BASE, name: value})
 
 
 def test_handler_modules_are_split() -> None:
