@@ -34,7 +34,11 @@ ENV_DOC: dict[str, str] = {
     "TASKS_REAP_SECONDS": "how often the beat reaps expired leases (default 5)",
     "TASKS_RETENTION_DAYS": "execution history older than this is pruned (default 90)",
     "TASKS_RETENTION_KEEP": "newest executions kept per job whatever their age (default 50)",
+    "TASKS_HEARTBEAT_SECONDS": "worker heartbeat interval; live = seen within 3 (default 10)",
+    "TASKS_LOG_FORMAT": "text (key=value) or json (one object per line) (default text)",
 }
+
+LOG_FORMATS = ("text", "json")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -70,6 +74,13 @@ def _name(env: Mapping[str, str], name: str, default: str) -> str:
     if not raw or not raw.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise ConfigError(f"{name} must be letters, digits, '_', '-' or '.', got {raw!r}")
     return raw
+
+
+def _choice(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower()  # checked against the choices in Settings.__post_init__
 
 
 def _url(
@@ -108,6 +119,8 @@ class Settings:
     beat_lock_seconds: int = 15
     retention_days: int = 90
     retention_keep: int = 50
+    heartbeat_seconds: float = 10.0
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         if self.lease_seconds < 3:
@@ -116,6 +129,14 @@ class Settings:
             raise ConfigError(
                 "TASKS_VISIBILITY_TIMEOUT must be longer than TASKS_LEASE_SECONDS "
                 f"({self.visibility_timeout} <= {self.lease_seconds})"
+            )
+        if not 1 <= self.heartbeat_seconds <= 3600:
+            raise ConfigError(
+                f"TASKS_HEARTBEAT_SECONDS must be between 1 and 3600, got {self.heartbeat_seconds}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"TASKS_LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, got {self.log_format!r}"
             )
         for module in self.handler_modules:
             if not module.replace(".", "").replace("_", "").isalnum():
@@ -153,4 +174,6 @@ class Settings:
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
             retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1),
             retention_keep=_int(env, "TASKS_RETENTION_KEEP", 50, 0),
+            heartbeat_seconds=_float(env, "TASKS_HEARTBEAT_SECONDS", 10.0, 1.0),
+            log_format=_choice(env, "TASKS_LOG_FORMAT", "text"),
         )
