@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery, signals
+from celery.apps.beat import Beat as CeleryBeat
 from celery.apps.worker import Worker as CeleryWorker
 from celery.exceptions import Ignore
 from celery.utils.nodenames import default_nodename, host_format, nodename
@@ -145,16 +146,20 @@ def unique_nodename(hostname: str | None) -> str:
     return hostname
 
 
+def _quiet_for_json(app: Any, kwargs: dict[str, Any]) -> None:
+    # One JSON object per line: no startup banner on stdout, and Python
+    # warnings (Celery's SecurityWarning, say) go through logging.
+    runtime: Runtime | None = getattr(app, "meal_runtime", None)
+    if runtime is not None and runtime.settings.log_format == "json":
+        kwargs["quiet"] = True
+        logging.captureWarnings(True)
+
+
 class MealWorker(CeleryWorker):  # type: ignore[misc]
     """``celery worker`` with a node name unique per process by default."""
 
     def __init__(self, app: Any = None, hostname: str | None = None, **kwargs: Any) -> None:
-        runtime: Runtime | None = getattr(app or self.app, "meal_runtime", None)
-        if runtime is not None and runtime.settings.log_format == "json":
-            # One JSON object per line: no startup banner on stdout, and
-            # Python warnings go through logging.
-            kwargs["quiet"] = True
-            logging.captureWarnings(True)
+        _quiet_for_json(app or self.app, kwargs)
         super().__init__(app=app, hostname=unique_nodename(hostname), **kwargs)
 
     def setup_queues(self, include: Any, exclude: Any = None) -> None:
@@ -172,10 +177,22 @@ class MealWorker(CeleryWorker):  # type: ignore[misc]
         super().setup_queues(names or include, exclude)
 
 
+class MealBeat(CeleryBeat):  # type: ignore[misc]
+    """``celery beat``, without its banner when logs are JSON."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        _quiet_for_json(kwargs.get("app") or self.app, kwargs)
+        super().__init__(**kwargs)
+
+
 class MealCelery(Celery):  # type: ignore[misc]
     @cached_property
     def Worker(self) -> Any:  # Celery's name
         return self.subclass_with_self(f"{__name__}:MealWorker")
+
+    @cached_property
+    def Beat(self) -> Any:  # Celery's name
+        return self.subclass_with_self(f"{__name__}:MealBeat")
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
