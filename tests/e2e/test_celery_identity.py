@@ -147,6 +147,7 @@ def test_json_logs_carry_the_attempt(
         return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
     wait_until(lambda: any("succeeded" in e["message"] for e in lines()))
+    wait_until(lambda: any("raised unexpected" in e["message"] for e in lines()))
     for name in ("w1.log", "beat.log"):  # banners left out, warnings logged
         raw = [ln for ln in (tmp_path / name).read_text().splitlines() if ln.strip()]
         assert raw and all(ln.startswith("{") for ln in raw), [
