@@ -33,8 +33,9 @@ POLL_S = 0.005
 
 
 def queued_messages(client: Any) -> int:
-    """Messages waiting in every priority list of the bridge's queue."""
-    names = [BRIDGE_QUEUE if step == 0 else f"{BRIDGE_QUEUE}:{step}" for step in PRIORITY_STEPS]
+    """Messages waiting in every priority list of the bench job type's queue."""
+    queue = f"{BRIDGE_QUEUE}.bench.noop"  # <TASKS_QUEUE>.<job_type>, see tasks.celery_app
+    names = [queue if step == 0 else f"{queue}:{step}" for step in PRIORITY_STEPS]
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.llen(name)

@@ -25,7 +25,7 @@ from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, RedBeatScheduler, get_redis
 from redis.exceptions import LockError, RedisError
 
 from tasks import tick_stats
-from tasks.celery_app import TASK_NAME, Runtime, preflight_beat
+from tasks.celery_app import TASK_NAME, Runtime, job_queue, preflight_beat
 from tasks.errors import DatabaseUnavailable, TasksError
 from tasks.ids import BROKER_PRIORITY
 from tasks.models import ClaimedJob
@@ -41,6 +41,9 @@ HARD_LIMIT_GRACE = 10  # seconds between a job's soft and hard time limit
 
 def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
     """Publish one Celery task per claimed job, the whole batch in one Redis pipeline.
+
+    Each message goes to its job type's queue, named by its job type
+    (Celery's ``shadow``), so only a worker with the handler takes it.
 
     kombu's ``Producer.batch`` buffers the LPUSHes and sends them in one
     round trip when the block exits (measured: 0.38 -> 0.19 ms per job).
@@ -67,7 +70,8 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
                 argsrepr=repr((job.job_id, job.dispatch_id)),
                 task_id=job.task_id,
                 priority=BROKER_PRIORITY[job.priority],
-                queue=queue,
+                queue=job_queue(queue, job.job_type),
+                shadow=job.job_type,
                 producer=producer,
                 retry=False,
                 **limits,

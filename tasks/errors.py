@@ -13,7 +13,8 @@
     │  └─ InvalidTransition     our functions refused a state change
     ├─ MigrationError
     │  └─ ChecksumMismatch      an applied migration file was edited
-    └─ HandlerError             a handler is missing or returned bad output
+    ├─ HandlerError             a handler is missing or returned bad output
+    └─ AttemptFailed            an attempt ended failed (Celery's FAILURE; Postgres retries)
 
 Each docstring is the default message. ``tasks.db`` maps psycopg errors onto
 this tree in one place and always keeps the cause (``raise ... from exc``).
@@ -81,3 +82,7 @@ def describe(exc: BaseException, limit: int) -> str:
     """
     text = f"{type(exc).__name__}: {exc}".strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class AttemptFailed(TasksError):
+    """The attempt failed; Postgres recorded it and decides the retry."""

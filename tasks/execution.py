@@ -3,7 +3,10 @@
 ``start_execution`` is the dedup fence: it only starts a job that is still
 queued under the message's dispatch id, so a redelivered or duplicated
 message returns no row and is a logged no-op. Postgres decides retries;
-Celery's own retry is never used.
+Celery's own retry is never used. With ``raise_failure`` (the Celery task)
+a failed or abandoned attempt raises :class:`AttemptFailed` once Postgres
+has recorded it, chained to the handler's exception, so Celery reports it
+as a FAILURE (``task_failure``, ``task-failed`` event) without retrying it.
 
 If Postgres is away when the handler finishes, the result is kept in memory
 and recording is retried with backoff; if it still cannot be recorded, the
@@ -19,9 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from tasks import store
+from tasks import logs, store
 from tasks.db import Database
-from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput, describe
+from tasks.errors import (
+    AttemptFailed,
+    DatabaseUnavailable,
+    HandlerError,
+    InvalidInput,
+    describe,
+)
 from tasks.handlers import JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
@@ -75,7 +84,11 @@ def _record(action: str, call: Callable[[], T], retry_for: float) -> T:
 
 
 def run(
-    db: Database, leases: LeaseKeeper, attempt: Attempt, record_retry_for: float = 60.0
+    db: Database,
+    leases: LeaseKeeper,
+    attempt: Attempt,
+    record_retry_for: float = 60.0,
+    raise_failure: bool = False,
 ) -> Outcome:
     started = _record(
         "start",
@@ -102,9 +115,11 @@ def run(
         )
         return "duplicate"
     execution_id = started.execution_id
+    logs.bind_job(execution_id=execution_id, job_type=started.job_type)
     leases.hold(execution_id, attempt.dispatch_key)
     try:
         error: str | None = None
+        cause: BaseException | None = None
         output_json: str | None = None
         handler = get_handler(started.job_type)
         if handler is None:
@@ -127,7 +142,7 @@ def run(
             try:
                 output_json = store.encode_output(handler(ctx))
             except Exception as exc:
-                error = describe(exc, MAX_ERROR_CHARS)
+                error, cause = describe(exc, MAX_ERROR_CHARS), exc
         outcome: Outcome = "completed"
         if error is None:
             try:
@@ -140,7 +155,7 @@ def run(
                 )
             except InvalidInput as exc:
                 # Valid JSON that Postgres refuses (a \u0000 in a string, say).
-                error = f"HandlerError: output could not be stored: {exc}"
+                error, cause = f"HandlerError: output could not be stored: {exc}", exc
         if error is not None:
             recorded = _record(
                 "fail",
@@ -150,13 +165,34 @@ def run(
             outcome = "failed"
     finally:
         leases.release(execution_id)
-    extra = {"action": outcome, "job_id": started.job_id, "execution_id": execution_id}
-    if not recorded:
+    extra: dict[str, object] = {
+        "action": outcome,
+        "job_id": started.job_id,
+        "execution_id": execution_id,
+    }
+    return _conclude(outcome if recorded else "lost", error, cause, extra, raise_failure)
+
+
+def _conclude(
+    outcome: Outcome,
+    error: str | None,
+    cause: BaseException | None,
+    extra: dict[str, object],
+    raise_failure: bool,
+) -> Outcome:
+    """Log the recorded outcome; a failure raises when asked (see the module doc)."""
+    if outcome == "lost":
         # The rescuer closed this attempt (lease or deadline ran out) first.
         log.warning("attempt finished after it was abandoned", extra=extra)
-        return "lost"
-    if outcome == "failed":
+        if raise_failure:
+            raise AttemptFailed(
+                f"execution {extra['execution_id']} was abandoned before it finished"
+                + ("" if error is None else f"; {error}")
+            ) from cause
+    elif outcome == "failed":
         log.warning("job failed: %s", error, extra=extra)
+        if raise_failure:
+            raise AttemptFailed(error) from cause
     else:
         log.info("job completed", extra=extra)
     return outcome

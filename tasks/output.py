@@ -264,6 +264,12 @@ def _beat_text(beat: op.BeatLock) -> str:
     return f"unknown ({beat.detail})"
 
 
+def _workers_text(status: op.SchedulerStatus) -> str:
+    if status.live_workers == 0:
+        return "NONE live (no heartbeat in the last 3 intervals)"
+    return f"{status.live_workers} live, handling {', '.join(status.live_job_types)}"
+
+
 def _status_text(status: op.SchedulerStatus) -> str:
     lag = "" if status.oldest_due_lag is None else f", oldest due {cell(status.oldest_due_lag)} ago"
     return pairs(
@@ -278,6 +284,11 @@ def _status_text(status: op.SchedulerStatus) -> str:
             ("failures 24h", f"{status.failures_24h} (failed + abandoned executions)"),
             ("expired leases", status.expired_leases),
             ("beat", _beat_text(status.beat)),
+            ("workers", _workers_text(status)),
+            *(
+                ("waiting", f"no live worker handles {job_type} ({count} jobs)")
+                for job_type, count in status.unhandled_job_types.items()
+            ),
             *_config_pairs(status.config)[2:],
             ("checked at", status.checked_at),
         ]

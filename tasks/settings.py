@@ -39,8 +39,11 @@ ENV_DOC: dict[str, str] = {
     "TASKS_WEB_SECRET": "key that signs the dashboard's session cookie, 32+ characters",
     "TASKS_WEB_READ_ROLE": "role of the dashboard's reads (default meal_scheduler_readonly)",
     "TASKS_HEALTH_MAX_DUE_SECONDS": "`health` fails when a due job waits longer (default 300)",
+    "TASKS_HEARTBEAT_SECONDS": "worker heartbeat interval; live = seen within 3 (default 10)",
+    "TASKS_LOG_FORMAT": "text (key=value) or json (one object per line) (default text)",
 }
 
+LOG_FORMATS = ("text", "json")
 # pbkdf2_sha256$<iterations>$<salt>$<hex digest>, made by tasks.web.auth.hash_password.
 _PASSWORD_HASH = re.compile(r"^pbkdf2_sha256\$[0-9]{4,8}\$[A-Za-z0-9_-]{8,64}\$[0-9a-f]{64}$")
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -91,6 +94,13 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return None if raw is None or raw.strip() == "" else raw.strip()
 
 
+def _choice(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower()  # checked against the choices in Settings.__post_init__
+
+
 def _url(
     env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: str, required: bool
 ) -> str:
@@ -132,6 +142,8 @@ class Settings:
     web_secret: str | None = field(default=None, repr=False)
     web_read_role: str = "meal_scheduler_readonly"
     health_max_due_seconds: int = 300
+    heartbeat_seconds: float = 10.0
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         if self.lease_seconds < 3:
@@ -142,6 +154,14 @@ class Settings:
                 f"({self.visibility_timeout} <= {self.lease_seconds})"
             )
         self._check_web()
+        if not 1 <= self.heartbeat_seconds <= 3600:
+            raise ConfigError(
+                f"TASKS_HEARTBEAT_SECONDS must be between 1 and 3600, got {self.heartbeat_seconds}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"TASKS_LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, got {self.log_format!r}"
+            )
         for module in self.handler_modules:
             if not module.replace(".", "").replace("_", "").isalnum():
                 raise ConfigError(f"TASKS_HANDLER_MODULES has an invalid module name {module!r}")
@@ -202,4 +222,6 @@ class Settings:
             web_secret=_optional(env, "TASKS_WEB_SECRET"),
             web_read_role=env.get("TASKS_WEB_READ_ROLE", "meal_scheduler_readonly").strip(),
             health_max_due_seconds=_int(env, "TASKS_HEALTH_MAX_DUE_SECONDS", 300, 1, 31_536_000),
+            heartbeat_seconds=_float(env, "TASKS_HEARTBEAT_SECONDS", 10.0, 1.0),
+            log_format=_choice(env, "TASKS_LOG_FORMAT", "text"),
         )

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,8 +107,13 @@ def service_env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    env: Mapping[str, str], log: Path, concurrency: int = 2, name: str = "w1"
+    env: Mapping[str, str],
+    log: Path,
+    concurrency: int = 2,
+    name: str | None = "w1",
+    extra_args: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
+    """``celery worker``; ``name=None`` leaves the node name to the default."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -121,13 +126,13 @@ def start_worker(
             "prefork",
             "-c",
             str(concurrency),
-            "-n",
-            f"{name}@%h",
+            *(() if name is None else ("-n", f"{name}@%h")),
             "-l",
             "INFO",
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",
+            *extra_args,
         ],
         env=dict(env),
         cwd=REPO,

@@ -60,7 +60,10 @@ def cmd_jobs_add(args: argparse.Namespace, settings: Settings) -> int:
         enabled=not args.disabled,
         then=args.then or (),
     )
-    output.show("job_added", op.add_job(database(settings), spec), as_json=args.json)
+    db = database(settings)
+    if not args.force:
+        op.require_live_job_type(db, spec.job_type, settings.heartbeat_seconds)
+    output.show("job_added", op.add_job(db, spec), as_json=args.json)
     return 0
 
 
@@ -168,6 +171,9 @@ def register(groups: Groups, common: argparse.ArgumentParser) -> None:  # noqa: 
     )
     p.add_argument("--timeout", type=TIMEOUT, metavar="SECONDS", help="handler time limit")
     p.add_argument("--disabled", action="store_true", help="create it disabled")
+    p.add_argument(
+        "--force", action="store_true", help="accept a job type no live worker handles yet"
+    )
     p.add_argument(
         "--then",
         nargs="+",

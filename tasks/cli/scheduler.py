@@ -12,7 +12,10 @@ from tasks.settings import Settings
 
 def cmd_scheduler_status(args: argparse.Namespace, settings: Settings) -> int:
     status = op.scheduler_status(
-        database(settings), redis_url=settings.redis_url, key_prefix=settings.key_prefix
+        database(settings),
+        redis_url=settings.redis_url,
+        key_prefix=settings.key_prefix,
+        heartbeat_seconds=settings.heartbeat_seconds,
     )
     output.show("scheduler_status", status, as_json=args.json)
     return 0

@@ -6,8 +6,9 @@ only check what needs no database and decide which rows to touch.
 
 Modules: ``jobs`` (list/show/add/edit/trigger/enable/remove), ``runs``
 (execution history: list, show), ``preview`` (``jobs next``), ``scheduler`` (status,
-pause/resume, settings, the Redis beat-lock read), ``parsing`` (JSON, ISO
-times, durations) and ``rows``. Import from here: ``from tasks import operator``.
+pause/resume, settings, the Redis beat-lock read), ``types`` (the job
+types live workers handle), ``parsing`` (JSON, ISO times, durations) and
+``rows``. Import from here: ``from tasks import operator``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from tasks.operator.scheduler import (
     set_scheduler_enabled,
     update_scheduler_config,
 )
+from tasks.operator.types import require_live_job_type
 
 __all__ = [
     "MAX_PREVIEW",
@@ -90,6 +92,7 @@ __all__ = [
     "preview_schedule",
     "read_beat_lock",
     "remove_job",
+    "require_live_job_type",
     "scheduler_status",
     "set_job_enabled",
     "set_scheduler_enabled",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -125,6 +125,11 @@ class SchedulerStatus:
     failures_24h: int  # failed + abandoned executions
     expired_leases: int  # running executions the reaper should close
     beat: BeatLock
+    #: job type -> how many live workers handle it (worker_heartbeats)
+    live_job_types: Mapping[str, int] = field(default_factory=dict)
+    live_workers: int = 0
+    #: job type -> jobs waiting (due or queued) that no live worker handles
+    unhandled_job_types: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def active(self) -> int:

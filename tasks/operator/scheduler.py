@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from tasks import workers
 from tasks.db import Database
 from tasks.errors import ConfigError, NotFound
 from tasks.operator.rows import (
@@ -112,6 +113,7 @@ def scheduler_status(
     redis_url: str | None = None,
     key_prefix: str = "meal-scheduler",
     now: datetime | None = None,
+    heartbeat_seconds: float = 10.0,
 ) -> SchedulerStatus:
     row = db.one("scheduler_status", now=now)
     if row is None:
@@ -129,4 +131,7 @@ def scheduler_status(
         failures_24h=int(row["failures_24h"]),
         expired_leases=int(row["expired_leases"]),
         beat=read_beat_lock(redis_url, key_prefix),
+        live_job_types=workers.live_job_types(db, heartbeat_seconds),
+        live_workers=len(workers.live_workers(db, heartbeat_seconds)),
+        unhandled_job_types=workers.unhandled_job_types(db, heartbeat_seconds),
     )

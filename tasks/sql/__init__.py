@@ -5,7 +5,8 @@ next such line. Comments inside a block are kept (Postgres ignores them).
 A duplicate name (within or across files), an unknown kind or an empty
 block fails at import, so a typo never reaches production as a missing query.
 Files: ``queries.sql`` (dispatch and execution), ``operator.sql`` (CLI),
-``jobs.sql`` (the meal-planner handlers).
+``jobs.sql`` (the meal-planner handlers), ``workers.sql`` (heartbeats and
+the live job types).
 """
 
 from __future__ import annotations

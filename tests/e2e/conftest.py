@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -23,8 +23,23 @@ class Stack:
     def env(self) -> dict[str, str]:
         return service_env(self.db_url, self.redis_url, **self.extra_env)
 
-    def worker(self, name: str = "w1", concurrency: int = 2) -> Popen[bytes]:
-        proc = start_worker(self.env(), self.tmp / f"{name}.log", concurrency, name)
+    def worker(
+        self,
+        name: str = "w1",
+        concurrency: int = 2,
+        *,
+        node: bool = True,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Popen[bytes]:
+        """A worker logging to ``<name>.log``; ``node=False`` leaves out ``-n``."""
+        proc = start_worker(
+            {**self.env(), **(env or {})},
+            self.tmp / f"{name}.log",
+            concurrency,
+            name if node else None,
+            args,
+        )
         self.procs[name] = proc
         return proc
 

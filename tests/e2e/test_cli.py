@@ -89,8 +89,16 @@ def job(db: Conn, job_id: str) -> dict[str, Any]:
     return row
 
 
+def live_worker(db: Conn, *job_types: str) -> None:
+    """A worker's heartbeat, as `celery worker` records it: these job types exist."""
+    db.execute(
+        "SELECT record_worker_heartbeat_v1('w@test', 'test', 1, %s, '{}')", (list(job_types),)
+    )
+
+
 def test_job_lifecycle(db_url: str, db: Conn) -> None:
     env = environment(db_url)
+    live_worker(db, "auto_sync", "weekly_generation")
     child = run(env, "jobs", "add", "sync-once", "--type", "auto_sync", "--frequency", "once")
     assert child.code == 0 and child.out.startswith("added job sync-once"), child
     added = run(
@@ -186,6 +194,7 @@ def test_job_lifecycle(db_url: str, db: Conn) -> None:
 
 def test_bad_input_changes_nothing(db_url: str, db: Conn) -> None:
     env = environment(db_url)
+    live_worker(db, "auto_sync", "weekly_generation", "t")
     db.execute(
         "INSERT INTO scheduled_jobs (id, job_type, frequency_type, frequency_config, scheduled_for)"
         " VALUES ('w', 't', 'weekly', %s, now() - interval '1 minute')",
@@ -207,6 +216,13 @@ def test_bad_input_changes_nothing(db_url: str, db: Conn) -> None:
         (f"{add} once --priority urgent", 2, "argument --priority: invalid choice: 'urgent'"),
         (f"{add} daily --config {mars}", 2, f"frequency_config.timezone {MARS}"),
         (f"{add} once --then ghost", 2, 'then: job "ghost" does not exist'),
+        (
+            "jobs add typo --type weekly_generaton --frequency once",
+            2,
+            "no live worker handles job type 'weekly_generaton'; did you mean "
+            "'weekly_generation'? known job types: auto_sync, t, weekly_generation "
+            "(--force adds it anyway)",
+        ),
         ("jobs add w --type t --frequency once", 1, 'job "w" already exists'),
         ("jobs show ghost", 2, 'job "ghost" does not exist'),
         ("jobs trigger ghost", 2, 'job "ghost" does not exist'),
@@ -253,10 +269,11 @@ def test_next_marks_dst(db_url: str) -> None:
     assert "DST: shifted by gap (02:30 -> 03:30)" in shifted
     assert "UTC offset changed -05:00 -> -04:00" in shifted
 
-    assert (
-        run(env, "jobs", "add", "ny", "--type", "t", "--frequency", "daily", "--config", ny).code
-        == 0
-    )
+    # No worker is live: only --force adds a job type no worker registered.
+    add_ny = ("jobs", "add", "ny", "--type", "t", "--frequency", "daily", "--config", ny)
+    refused = run(env, *add_ny)
+    assert refused.code == 2 and "no live worker handles job type 't'" in refused.err, refused
+    assert run(env, *add_ny, "--force").code == 0
     fires = run(env, "jobs", "next", "ny", "--from", "2027-03-13T00:00", "-n", "2", "--json").json()
     assert fires["zone"] == "America/New_York"
     assert [f["at"] for f in fires["fires"]] == [
@@ -334,6 +351,7 @@ def test_install_defaults_is_idempotent(db_url: str, db: Conn) -> None:
 
 def test_operator_papercuts(db_url: str, db: Conn) -> None:
     env = environment(db_url)
+    live_worker(db, "auto_sync")
     # Left-over words point to the command's own help, not the top level.
     words = run(env, "scheduler", "set", "timezone", "Europe/Berlin")
     assert words.code == 2 and "(see meal-scheduler scheduler set --help)" in words.err, words

@@ -85,6 +85,8 @@ def test_readme_runs_as_written(stack: Stack, db_url: str, tmp_path: Path) -> No
     }
     stack.worker()
     stack.beat()
+    # `jobs add` accepts the job types a live worker registered (its heartbeat).
+    wait_until(lambda: live_worker(db_url), timeout=30)
     env = stack.env()
     ran = []
     for line, words in commands():
@@ -126,6 +128,11 @@ def test_readme_runs_as_written(stack: Stack, db_url: str, tmp_path: Path) -> No
 
     row = wait_until(reminder_output, timeout=30)
     assert row == {"status": "completed", "output": {"channel": "email", "user_id": None}}, row
+
+
+def live_worker(db_url: str) -> bool:
+    with connect(db_url) as db:
+        return db.execute("SELECT 1 FROM worker_heartbeats").fetchone() is not None
 
 
 def finished(db_url: str, execution_id: int) -> bool:

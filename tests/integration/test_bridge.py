@@ -110,16 +110,19 @@ def test_a_failed_publish_hands_the_claim_back(
     assert executions(db, "lost-1") == []
 
 
-def test_an_unknown_job_type_fails_with_a_clear_error(
+def test_an_unknown_job_type_waits_in_its_own_queue(
     app: Celery, worker: Any, database: Database, db: psycopg.Connection[Any]
 ) -> None:
     insert_job(db, "unknown-1", job_type="no.such.type")
+    insert_job(db, "known-1")
     producer_for(app, database).run_once()
-    wait_until(lambda: [e for e in executions(db, "unknown-1") if e["status"] == "failed"])
-    [run] = executions(db, "unknown-1")
-    assert "no handler registered for job_type 'no.such.type'" in run["error_message"]
-    # The retry policy applies: a retry may land on a worker that has it.
-    assert job(db, "unknown-1")["next_trigger"] == "retry"
+    wait_until(lambda: job(db, "known-1")["status"] == "completed")
+    # No worker consumes the type's queue: the job waits, it never fails.
+    consumed = {q.name for q in worker.consumer.task_consumer.queues}
+    assert app.meal_runtime.settings.queue + ".no.such.type" not in consumed
+    assert app.meal_runtime.settings.queue + ".test.noop" in consumed
+    assert job(db, "unknown-1")["status"] == "queued"
+    assert executions(db, "unknown-1") == []
 
 
 def test_a_handler_error_is_recorded_and_retried_by_postgres(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import JobContext, job_handler
+from tasks import JobContext, handlers, job_handler
 from tasks.errors import ConfigError, HandlerError
 from tasks.handlers import get_handler, import_failures, load_handler_modules
 from tasks.store import encode_output
@@ -38,7 +38,10 @@ def test_an_unimportable_module_names_itself() -> None:
         load_handler_modules(("no_such_module_xyz",), strict=True)
 
 
-def test_an_unimportable_module_is_remembered_not_fatal() -> None:
+def test_an_unimportable_module_is_remembered_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The registry is process-wide: this test's failure must not outlive it
+    # (a worker started later in the same test run would refuse to start).
+    monkeypatch.setattr(handlers, "_import_failures", {})
     loaded = load_handler_modules(("no_such_module_abc",))
     assert "tasks.jobs" in loaded
     assert "No module named 'no_such_module_abc'" in import_failures()["no_such_module_abc"]

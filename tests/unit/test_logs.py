@@ -66,3 +66,50 @@ def test_the_cli_shows_escapes_instead_of_running_them() -> None:
 
     assert cell("evil\n\x1b[31mred\u202e") == "evil\\n\\x1b[31mred\\u202e"
     assert cell("Zoë's job") == "Zoë's job"
+
+
+def test_json_lines_carry_the_bound_attempt() -> None:
+    import json
+
+    from tasks.logs import JobContextFilter, JsonFormatter, bind_job, clear_job
+
+    bind_job(job_id="j1", dispatch_id=7, job_type="weekly_generation")
+    bind_job(execution_id=42)
+    try:
+        record = logging.makeLogRecord(
+            {"name": "tasks.execution", "msg": "job %s", "args": ("done",), "action": "completed"}
+        )
+        assert JobContextFilter().filter(record)
+        entry = json.loads(JsonFormatter().format(record))
+    finally:
+        clear_job()
+    assert entry["message"] == "job done"
+    assert entry["action"] == "completed"
+    assert (entry["job_id"], entry["execution_id"], entry["job_type"], entry["dispatch_id"]) == (
+        "j1",
+        42,
+        "weekly_generation",
+        7,
+    )
+
+
+def test_celery_task_lines_get_the_dispatch_from_the_task_id() -> None:
+    import json
+
+    from tasks.logs import JobContextFilter, JsonFormatter
+
+    record = logging.makeLogRecord(
+        {
+            "name": "celery.worker.strategy",
+            "msg": "Task weekly_generation[dispatch-15] received",
+            "data": {"id": "dispatch-15", "name": "weekly_generation", "args": "secret"},
+        }
+    )
+    JobContextFilter().filter(record)
+    entry = json.loads(JsonFormatter().format(record))
+    assert (entry["dispatch_id"], entry["job_type"], entry["task_id"]) == (
+        15,
+        "weekly_generation",
+        "dispatch-15",
+    )
+    assert "data" not in entry  # other libraries' extras are left out

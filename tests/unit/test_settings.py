@@ -15,6 +15,7 @@ def test_defaults() -> None:
     assert s.tick_seconds == 1.0
     assert s.lease_seconds == 30
     assert s.handler_modules == ()
+    assert (s.heartbeat_seconds, s.log_format) == (10.0, "text")
 
 
 def test_passwords_stay_out_of_repr() -> None:
@@ -61,6 +62,9 @@ def test_handler_modules_are_split() -> None:
         ({**BASE, "TASKS_HANDLER_MODULES": "os;rm"}, "TASKS_HANDLER_MODULES has an invalid"),
         ({**BASE, "TASKS_QUEUE": ""}, "TASKS_QUEUE must be letters"),
         ({**BASE, "TASKS_KEY_PREFIX": "a b"}, "TASKS_KEY_PREFIX must be letters"),
+        ({**BASE, "TASKS_HEARTBEAT_SECONDS": "0.5"}, "TASKS_HEARTBEAT_SECONDS must be >= 1"),
+        ({**BASE, "TASKS_HEARTBEAT_SECONDS": "7200"}, "TASKS_HEARTBEAT_SECONDS must be between"),
+        ({**BASE, "TASKS_LOG_FORMAT": "xml"}, "TASKS_LOG_FORMAT must be text or json"),
         (
             {**BASE, "TASKS_LEASE_SECONDS": "60", "TASKS_VISIBILITY_TIMEOUT": "30"},
             "TASKS_VISIBILITY_TIMEOUT must be longer",
