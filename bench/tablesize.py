@@ -210,6 +210,39 @@ def measure(conn: Conn, t0: datetime, repeat: int, due: int) -> dict[str, Any]:
     }
 
 
+def prune_rate(conn: Conn, now: datetime, seconds: float = 60.0) -> dict[str, Any]:
+    """Retention at work: the beat's prune (older than 7 days, keep 50 per job),
+    step by step as ``prune_history`` runs it, for at most ``seconds``."""
+    sql = queries["prune_executions"].text
+    params: dict[str, Any] = {
+        "older_than_days": 7,
+        "keep_per_job": 50,
+        "batch": 1000,
+        "after_at": "-infinity",
+        "after_id": 0,
+        "now": now,
+    }
+    deleted = steps = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        with conn.transaction():
+            row = conn.execute(sql, params).fetchone()
+        assert row is not None
+        deleted += row["deleted"]
+        steps += 1
+        if row["next_at"] is None:
+            break
+        params.update(after_at=row["next_at"], after_id=row["next_id"])
+    wall = time.perf_counter() - start
+    return {
+        "deleted": deleted,
+        "steps": steps,
+        "seconds": round(wall, 1),
+        "rows_per_s": round(deleted / wall, 0),
+        "finished": steps > 0 and row["next_at"] is None,
+    }
+
+
 def run(
     conn: Conn,
     sizes: tuple[int, ...] = SIZES,
@@ -251,6 +284,9 @@ def run(
                 f"claim {m['claim_per_job_ms']} ms/job, "
                 f"status {m['scheduler_status']['median_ms']} ms"
             )
+    result["prune"] = prune_rate(conn, t0)
+    if log:
+        log(f"tablesize: prune {result['prune']}")
     result["tables"] = bloat.snapshot(conn)
     small, big = str(min(sizes)), str(max(sizes))
     s, b = result["sizes"][small], result["sizes"][big]
