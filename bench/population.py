@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.infra import Conn
+from bench.procstat import cpu_seconds
 
 #: Where the users live: real IANA zones in rough proportion to a consumer
 #: app's audience (North America and Europe heavy, India and Brazil large),
@@ -97,10 +98,20 @@ def _stride(n: int) -> int:
     return 1
 
 
-def _timed(conn: Conn, sql: str, params: dict[str, Any]) -> tuple[float, int]:
+#: Postgres CPU seconds per step (the backend's, from /proc): on a shared
+#: machine wall time also counts everyone else's load.
+_backend_cpu: dict[str, float] = {}
+
+
+def _timed(conn: Conn, sql: str, params: dict[str, Any], step: str = "") -> tuple[float, int]:
+    pid = conn.info.backend_pid
+    cpu0 = cpu_seconds(pid, with_reaped_children=False)
     t0 = time.perf_counter()
     cur = conn.execute(sql, params)
-    return time.perf_counter() - t0, cur.rowcount
+    wall = time.perf_counter() - t0
+    if step:
+        _backend_cpu[step] = cpu_seconds(pid, with_reaped_children=False) - cpu0
+    return wall, cur.rowcount
 
 
 INSERT_USERS = """
@@ -175,7 +186,7 @@ def populate(conn: Conn, spec: PopulationSpec, now: datetime | None = None) -> d
     if sample:
         # Sign-ups: the users trigger creates each user's three jobs.
         timings["users_with_trigger_s"], _ = _timed(
-            conn, INSERT_USERS, {**users_sql, "first": 0, "last": sample - 1}
+            conn, INSERT_USERS, {**users_sql, "first": 0, "last": sample - 1}, "users_with_trigger"
         )
     timings["users_bulk_s"] = 0.0
     timings["install_defaults_s"] = 0.0
@@ -183,10 +194,10 @@ def populate(conn: Conn, spec: PopulationSpec, now: datetime | None = None) -> d
         with conn.transaction():
             conn.execute("SET LOCAL meal_scheduler.user_jobs = 'off'")
             timings["users_bulk_s"], _ = _timed(
-                conn, INSERT_USERS, {**users_sql, "first": sample, "last": n - 1}
+                conn, INSERT_USERS, {**users_sql, "first": sample, "last": n - 1}, "users_bulk"
             )
         timings["install_defaults_s"], _ = _timed(
-            conn, "SELECT * FROM install_default_jobs_v1(%(now)s)", {"now": at}
+            conn, "SELECT * FROM install_default_jobs_v1(%(now)s)", {"now": at}, "install_defaults"
         )
     conn.execute(
         "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
@@ -219,6 +230,8 @@ def populate(conn: Conn, spec: PopulationSpec, now: datetime | None = None) -> d
         (base, base + n),
     ).fetchone()["c"]  # type: ignore[index]
     bulk = n - sample
+    cpu = dict(_backend_cpu)
+    _backend_cpu.clear()
     result: dict[str, Any] = {
         "spec": asdict(spec),
         "now": at.astimezone(UTC).isoformat(),
@@ -238,6 +251,14 @@ def populate(conn: Conn, spec: PopulationSpec, now: datetime | None = None) -> d
             "install_defaults": (
                 round(1000 * timings["install_defaults_s"] / bulk, 4) if bulk else None
             ),
+        },
+        # The same, counting only the Postgres backend's CPU time.
+        "per_user_cpu_ms": {
+            "insert_bulk": round(1000 * cpu["users_bulk"] / bulk, 4) if bulk else None,
+            "insert_with_trigger": (
+                round(1000 * cpu["users_with_trigger"] / sample, 4) if sample else None
+            ),
+            "install_defaults": round(1000 * cpu["install_defaults"] / bulk, 4) if bulk else None,
         },
     }
     return result
