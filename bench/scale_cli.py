@@ -58,6 +58,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     storm.add_argument("--recipes", type=int, default=400)
     storm.add_argument("--sample", type=int, default=300, help="handler runs timed in-process")
     storm.add_argument(
+        "--lead-seconds",
+        type=float,
+        default=20.0,
+        help="how far ahead the storm falls due (the beat starts meanwhile)",
+    )
+    storm.add_argument(
         "--worker-seconds",
         type=float,
         default=60.0,

@@ -45,8 +45,6 @@ from bench.infra import (
 from bench.population import PopulationSpec, populate
 from bench.procstat import CpuSample, cpu_seconds
 
-LEAD_S = 20.0
-
 
 def handler_sample(url: str, at: Any, sample: int) -> dict[str, Any]:
     """The real handler in this process for ``sample`` users (a week nobody else plans)."""
@@ -126,7 +124,7 @@ def run(config: BenchConfig, url: str, args: argparse.Namespace, log: Any) -> di
         conn.execute("UPDATE scheduled_jobs SET enabled = false WHERE user_id IS NULL")
         at = conn.execute(
             "SELECT date_trunc('second', now()) + make_interval(secs => %s) AS t",
-            (LEAD_S + n / 10_000,),
+            (args.lead_seconds + n / 10_000,),
         ).fetchone()["t"]  # type: ignore[index]
         with conn.transaction():
             moved = conn.execute(
@@ -144,7 +142,7 @@ def run(config: BenchConfig, url: str, args: argparse.Namespace, log: Any) -> di
             services.check_alive()
             wait_s = (at - conn.execute("SELECT now() AS t").fetchone()["t"]).total_seconds()  # type: ignore[index]
             if wait_s < 2:
-                raise BenchError("the storm fell due before the beat was up; raise LEAD_S")
+                raise BenchError("the storm fell due before the beat was up; raise --lead-seconds")
             log(f"storm: {moved} jobs fall due in {wait_s:.0f} s")
             time.sleep(max(0.0, wait_s - 1))
             cpu0 = CpuSample.of_trees([beat.pid])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import OwnRedis
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,3 +37,30 @@ def test_population_and_week_commands(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert report["check"]["ok"]
     assert report["check"]["runs_in_local_week"]["daily_advisor"] == 7 * 30
+
+
+@pytest.mark.slow
+def test_storm_command(tmp_path: Path) -> None:
+    """A storm of 200 with a real beat and worker, on a Redis of the test's own."""
+    redis_server = OwnRedis()
+    redis_server.start()
+    try:
+        out = tmp_path / "storm.json"
+        env = {**os.environ, "BENCH_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}"}
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", "storm", "--users", "200", "--recipes", "30",
+             "--sample", "5", "--lead-seconds", "8", "--worker-seconds", "4",
+             "--json", str(out)],
+            check=False, cwd=REPO, env=env, capture_output=True, timeout=240,
+        )  # fmt: skip
+    finally:
+        redis_server.stop()
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["due_at_once"] == 200
+    assert report["dispatch"]["jobs"] == 200
+    assert report["dispatch"]["redis_bytes_per_message"] > 0
+    assert report["handler"]["plans_created"] == 5
+    assert set(report["worker"]) == {"stale_statistics", "after_analyze", "failed"}
+    assert report["worker"]["failed"] == 0
+    assert report["after_vacuum"]["scheduled_jobs"]["dead"] == 0
