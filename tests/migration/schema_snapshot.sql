@@ -1479,7 +1479,7 @@ CREATE TABLE public.job_executions (
     CONSTRAINT job_executions_completed_at_iff_terminal CHECK (((status = 'running'::public.execution_status) = (completed_at IS NULL))),
     CONSTRAINT job_executions_duration_non_negative CHECK (((duration_ms IS NULL) OR (duration_ms >= 0)))
 )
-WITH (fillfactor='90');
+WITH (fillfactor='90', autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_insert_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_limit='1000');
 COMMENT ON TABLE public.job_executions IS 'meal-scheduler: one row per attempt of a job';
 ALTER TABLE public.job_executions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.job_executions_id_seq
@@ -1564,7 +1564,7 @@ CREATE TABLE public.scheduled_jobs (
     CONSTRAINT scheduled_jobs_timeout_seconds_bounded CHECK ((timeout_seconds <= 604800)),
     CONSTRAINT scheduled_jobs_timeout_seconds_positive CHECK ((timeout_seconds > 0))
 )
-WITH (fillfactor='80', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.01');
+WITH (fillfactor='80', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.01', autovacuum_vacuum_cost_limit='2000', autovacuum_vacuum_insert_scale_factor='0.02');
 COMMENT ON TABLE public.scheduled_jobs IS 'meal-scheduler: jobs and their dispatch state (the queue)';
 CREATE TABLE public.scheduler_config (
     id integer DEFAULT 1 NOT NULL,
