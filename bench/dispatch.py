@@ -32,9 +32,9 @@ PRIORITY_STEPS = (0, 3, 6, 9)
 POLL_S = 0.005
 
 
-def queued_messages(client: Any) -> int:
-    """Messages waiting in every priority list of the bench job type's queue."""
-    queue = f"{BRIDGE_QUEUE}.bench.noop"  # <TASKS_QUEUE>.<job_type>, see tasks.celery_app
+def queued_messages(client: Any, job_type: str = "bench.noop") -> int:
+    """Messages waiting in every priority list of one job type's queue."""
+    queue = f"{BRIDGE_QUEUE}.{job_type}"  # <TASKS_QUEUE>.<job_type>, see tasks.celery_app
     names = [queue if step == 0 else f"{queue}:{step}" for step in PRIORITY_STEPS]
     pipe = client.pipeline(transaction=False)
     for name in names:

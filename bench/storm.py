@@ -154,7 +154,7 @@ def run(config: BenchConfig, url: str, args: argparse.Namespace, log: Any) -> di
             def all_published() -> bool:
                 check_redis(rds, config.run_id)
                 services.check_alive()
-                q = queued_messages(rds)
+                q = queued_messages(rds, "weekly_generation")
                 if q and not first:
                     first.append(time.monotonic() - t0)
                 return q >= moved

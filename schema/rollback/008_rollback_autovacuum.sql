@@ -1,4 +1,4 @@
--- Rollback of 011_autovacuum: back to 001's settings (scheduled_jobs keeps
+-- Rollback of 008_autovacuum: back to 001's settings (scheduled_jobs keeps
 -- fillfactor 80 and its 2%/1% vacuum/analyze thresholds; job_executions
 -- keeps fillfactor 90).
 -- No BEGIN/COMMIT: the migration runner wraps each file in one transaction.

@@ -1,4 +1,4 @@
--- 011_autovacuum: autovacuum settings for the two scheduler tables, sized
+-- 008_autovacuum: autovacuum settings for the two scheduler tables, sized
 -- for a million users (docs/scale.md, "Bloat and vacuum", has the numbers).
 --
 -- scheduled_jobs (001 already vacuums it at 2% dead rows, analyzes at 1%):
@@ -39,7 +39,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_class
                    WHERE oid = 'job_executions'::regclass
                      AND 'autovacuum_vacuum_scale_factor=0.02' = ANY (reloptions)) THEN
-        RAISE EXCEPTION '011_autovacuum validation failed: job_executions settings missing';
+        RAISE EXCEPTION '008_autovacuum validation failed: job_executions settings missing';
     END IF;
 END;
 $$;
