@@ -108,6 +108,13 @@ class Databases:
         self.created.append(name)
         return with_database(self.admin_url, name)
 
+    def create_empty(self, section: str) -> str:
+        """A fresh database without our schema (for a peer that brings its own)."""
+        name = f"{self.prefix}_{section}"
+        self._admin(f"CREATE DATABASE {name}")
+        self.created.append(name)
+        return with_database(self.admin_url, name)
+
     def drop(self, url: str) -> None:
         name = urlsplit(url).path.lstrip("/")
         self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
