@@ -65,10 +65,16 @@ from bench.stacks import POLL_S, Stack, median_of, redis_cpu_seconds, tree_rss, 
 class BridgeStack(Stack):
     label = "bridge"
 
-    def __init__(self, config: BenchConfig, dbs: Databases, workdir: Path) -> None:
-        super().__init__(config, workdir, "bridge")
+    def __init__(
+        self, config: BenchConfig, dbs: Databases, workdir: Path, patched: bool = False
+    ) -> None:
+        name = BRIDGE_PATCHED if patched else BRIDGE
+        super().__init__(config, workdir, name)
+        self.patched = patched
+        if patched:
+            self.label = "bridge + " + ",".join(config.patches)
         self.dbs = dbs
-        self.redis_url = config.redis_url("bridge")
+        self.redis_url = config.redis_url(name)
         self.rounds_done = 0
         self.jobs_done = 0
         self.last_execution = 0
@@ -76,7 +82,9 @@ class BridgeStack(Stack):
 
     def start(self) -> None:
         config = self.config
-        self.db_url = self.dbs.create("e2e")
+        self.db_url = self.dbs.create(
+            "e2e_patched" if self.patched else "e2e", patched=self.patched
+        )
         self.exit.callback(self.dbs.drop, self.db_url)
         self.rds = self.exit.enter_context(redis_db(self.redis_url, config.run_id))
         self.conn: Conn = self.exit.enter_context(connect(self.db_url))
@@ -84,7 +92,7 @@ class BridgeStack(Stack):
         self.conn.execute(
             "UPDATE scheduler_config SET max_concurrent_jobs = %s", (config.n + 1000,)
         )
-        env = bridge_env(self.db_url, self.redis_url, config)
+        env = bridge_env(self.db_url, self.redis_url, config, patched=self.patched)
         self.worker = self.services.worker("worker", "tasks", env, config.concurrency, BRIDGE_QUEUE)
         self.beat = self.services.beat(env)
         warm = 3 * config.concurrency
@@ -246,6 +254,8 @@ class PlainStack(Stack):
 
 #: Result keys of the stacks, in the order they run and are printed.
 PLAIN, PLAIN_LATE, BRIDGE, PROCRASTINATE = "plain", "plain_late_ack", "bridge", "procrastinate"
+#: With --patch: the bridge with the patches, against the bridge without, Celery defaults aside.
+BRIDGE_PATCHED = "bridge_patched"
 
 
 def procrastinate_installed() -> bool:
@@ -253,16 +263,23 @@ def procrastinate_installed() -> bool:
 
 
 def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
+    """All stacks; with --patch only Celery defaults, the bridge and the patched bridge."""
     n = config.n
     rounds: list[dict[str, Any]] = []
+    ab = bool(config.patches)
     with (
         redis_db(config.redis_url("plain"), config.run_id) as plain_rds,
         PlainStack(config, workdir, "defaults", plain_rds) as plain,
         PlainStack(config, workdir, "late_ack", plain_rds) as plain_late,
         BridgeStack(config, dbs, workdir) as bridge,
-        _peer(config, dbs, workdir) as peer,
+        BridgeStack(config, dbs, workdir, patched=True) as patched,
+        _peer(config, dbs, workdir, ab) as peer,
     ):
-        stacks: dict[str, Stack] = {PLAIN: plain, PLAIN_LATE: plain_late, BRIDGE: bridge}
+        stacks: dict[str, Stack] = {PLAIN: plain}
+        if ab:
+            stacks.update({BRIDGE: bridge, BRIDGE_PATCHED: patched})
+        else:
+            stacks.update({PLAIN_LATE: plain_late, BRIDGE: bridge})
         if peer is not None:
             stacks[PROCRASTINATE] = peer
         for stack in stacks.values():
@@ -285,6 +302,12 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
             result["cpu_ratio_python"] = (
                 b["cpu_ms_per_job"]["python"] / result[PLAIN]["cpu_ms_per_job"]["python"]
             )
+            if ab:
+                pb = result[BRIDGE_PATCHED]
+                result["patched_vs_bridge"] = {
+                    "throughput": pb["jobs_per_s"] / b["jobs_per_s"],
+                    "cpu_all": pb["cpu_ms_per_job"]["all"] / b["cpu_ms_per_job"]["all"],
+                }
             rounds.append(result)
         profiles = profiling.stop(profilers)
         ends = {key: stack.finish() for key, stack in stacks.items()}
@@ -300,7 +323,10 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
         out[key] = {**summary[key], **ends[key]}
     out[BRIDGE]["profiles"] = profiles
     if PROCRASTINATE not in stacks:
-        out[PROCRASTINATE] = {"skipped": "not installed (pip install -e '.[bench]')"}
+        why = "not run with --patch" if ab else "not installed (pip install -e '.[bench]')"
+        out[PROCRASTINATE] = {"skipped": why}
+    if ab:
+        out["patched_vs_bridge"] = summary["patched_vs_bridge"]
     out.update(
         ratios=summary["ratios"],
         throughput_ratio=summary["throughput_ratio"],
@@ -310,11 +336,11 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
     return out
 
 
-def _peer(config: BenchConfig, dbs: Databases, workdir: Path) -> Any:
+def _peer(config: BenchConfig, dbs: Databases, workdir: Path, ab: bool) -> Any:
     """The Procrastinate stack if it is installed, else a context that yields None."""
     import contextlib
 
-    if not procrastinate_installed():
+    if ab or not procrastinate_installed():
         return contextlib.nullcontext(None)
     from bench.peer_procrastinate import ProcrastinateStack
 

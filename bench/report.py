@@ -63,11 +63,14 @@ def _e2e(e: dict[str, Any]) -> list[str]:
         return [s.get("postgres", {}).get(part) for s in sides]
 
     bridge_pg = e["bridge"]["postgres"]
-    rows_per_job = bridge_pg["rows_per_job"]
-    bridge_only = [None if k != "bridge" else 0 for k in keys]
 
-    def only_bridge(value: float) -> list[Cell]:
-        return [value if v == 0 else None for v in bridge_only]
+    def only_bridge(*names: str) -> list[Cell]:
+        return [
+            sum(e[k]["postgres"]["rows_per_job"][n] for n in names)
+            if k.startswith("bridge")
+            else None
+            for k in keys
+        ]
 
     rows: list[Sequence[Cell]] = [
         ["throughput, jobs/s", *[s["jobs_per_s"] for s in sides]],
@@ -85,12 +88,10 @@ def _e2e(e: dict[str, Any]) -> list[str]:
         ["peak RSS MiB: worker main", *rss("main")],
         ["peak RSS MiB: worker child (max)", *rss("child_max")],
         ["Postgres transactions/job", *pg("xacts_per_job")],
-        ["rows/job: scheduled_jobs updated",
-         *only_bridge(rows_per_job["scheduled_jobs.updated"])],
-        ["rows/job: of which HOT", *only_bridge(rows_per_job["scheduled_jobs.hot_updated"])],
+        ["rows/job: scheduled_jobs updated", *only_bridge("scheduled_jobs.updated")],
+        ["rows/job: of which HOT", *only_bridge("scheduled_jobs.hot_updated")],
         ["rows/job: job_executions ins + upd",
-         *only_bridge(rows_per_job["job_executions.inserted"]
-                      + rows_per_job["job_executions.updated"])],
+         *only_bridge("job_executions.inserted", "job_executions.updated")],
     ]  # fmt: skip
     lines = [
         f"e2e: {e['jobs']:,} no-op jobs, concurrency {e['concurrency']}, median of "
@@ -99,6 +100,13 @@ def _e2e(e: dict[str, Any]) -> list[str]:
         + ")"
     ]
     lines += grid(["", *[labels[k] for k in keys]], rows)
+    ab = e.get("patched_vs_bridge")
+    if ab:
+        per_round = ", ".join(f"{r['patched_vs_bridge']['throughput']:.2f}" for r in e["per_round"])
+        lines.append(
+            f"  patched / bridge: throughput {ab['throughput']:.2f} (rounds {per_round}),"
+            f" CPU per job {ab['cpu_all']:.2f}"
+        )
     skipped = e.get("procrastinate", {}).get("skipped")
     if skipped:
         lines.append(f"  Procrastinate: {skipped}")
