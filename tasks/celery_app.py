@@ -117,8 +117,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_serializer": "json",
         "task_ignore_result": True,
         "result_backend": None,
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
+        # Early ack: Postgres, not the broker, keeps the work safe. A message
+        # acked by a worker that then dies is either an execution whose lease
+        # runs out (abandoned, retried) or a claim still `queued` that the
+        # reaper re-queues after queue_timeout_seconds. Acking when a pool
+        # process accepts the task lets the worker fetch the next message
+        # while this one runs, instead of after it.
+        "task_acks_late": False,
+        # One message waiting per pool process, no more: Celery hands reserved
+        # messages out in arrival order, so each one prefetched is a job a
+        # critical message may wait behind (docs/performance.md).
         "worker_prefetch_multiplier": 1,
         "task_default_queue": settings.queue,
         "task_default_priority": BROKER_PRIORITY["medium"],
