@@ -59,6 +59,16 @@ def _broker_settings(**overrides: object) -> Callable[[], None]:
     return apply
 
 
+def _separate_commits() -> None:
+    """Start and completion in transactions of their own, as before shared commits."""
+    from tasks import celery_app, execution
+
+    def run(*args: Any, commits: Any = None, **kwargs: Any) -> Any:
+        return execution.run(*args, **kwargs)
+
+    celery_app.run = run
+
+
 PATCHES: dict[str, Patch] = {
     # Adopted proposals (pool check dropped, pipelined publish, sleep until
     # due, PL/pgSQL start, wake on a freed slot only when capped) are in the
@@ -74,6 +84,7 @@ PATCHES: dict[str, Patch] = {
         "Early ack (when a pool process accepts the task), prefetch multiplier 1.",
         python=_broker_settings(task_acks_late=False, worker_prefetch_multiplier=1),
     ),
+    "separate_commits": Patch(_separate_commits.__doc__ or "", python=_separate_commits),
     "prefetch4": Patch(
         "Early ack with Celery's default prefetch multiplier, 4 (breaks the priority bound).",
         python=_broker_settings(task_acks_late=False, worker_prefetch_multiplier=4),

@@ -16,6 +16,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu.transport import redis as kombu_redis
 
+from tasks.commits import SharedCommits
 from tasks.db import Database
 from tasks.execution import Attempt, run
 from tasks.handlers import load_handler_modules
@@ -85,16 +86,17 @@ class RedisTransport(kombu_redis.Transport):
 
 @dataclass
 class Runtime:
-    """What one process needs: settings, its pool, its lease keeper."""
+    """What one process needs: settings, its pool, its lease keeper, its shared commits."""
 
     settings: Settings
     db: Database
     leases: LeaseKeeper
+    commits: SharedCommits
 
     @classmethod
     def build(cls, settings: Settings, application_name: str = "meal-scheduler") -> Runtime:
         db = Database(settings.database_url, settings.db_pool_size, application_name)
-        return cls(settings, db, LeaseKeeper(db, settings.lease_seconds))
+        return cls(settings, db, LeaseKeeper(db, settings.lease_seconds), SharedCommits(db))
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -167,7 +169,7 @@ def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
     _, soft = self.request.timelimit or (None, None)
     limit = None if soft is None else int(soft)
     attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit)
-    return run(runtime.db, runtime.leases, attempt)
+    return run(runtime.db, runtime.leases, attempt, commits=runtime.commits)
 
 
 def prune_history_task(self: Any) -> int:
@@ -211,4 +213,6 @@ def _key_value_logs(logger: logging.Logger, format: str, **_: Any) -> None:
 @signals.worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _close_pool(**_: Any) -> None:
     if _default is not None:
+        # A completion still waiting for a commit to share is committed first.
+        _default.meal_runtime.commits.flush()
         _default.meal_runtime.db.close()

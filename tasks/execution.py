@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from tasks import store
-from tasks.db import Database
+from tasks.commits import PendingCompletion, SharedCommits, can_share
+from tasks.db import Database, Session
 from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
 from tasks.handlers import JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
+from tasks.models import StartedExecution
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +79,27 @@ def _record(action: str, call: Callable[[], T], retry_for: float) -> T:
 
 
 def run(
-    db: Database, leases: LeaseKeeper, attempt: Attempt, record_retry_for: float = 60.0
+    db: Database,
+    leases: LeaseKeeper,
+    attempt: Attempt,
+    record_retry_for: float = 60.0,
+    commits: SharedCommits | None = None,
 ) -> Outcome:
-    started = _record(
-        "start",
-        lambda: store.start_execution(
-            db,
+    """One attempt; with ``commits``, its completion may share the next start's commit."""
+
+    def start(target: Database | Session) -> StartedExecution | None:
+        return store.start_execution(
+            target,
             attempt.job_id,
             attempt.dispatch_id,
             attempt.worker,
             attempt.celery_task_id,
             leases.lease_seconds,
             timeout_seconds=attempt.time_limit,
-        ),
-        record_retry_for,
+        )
+
+    started = _record(
+        "start", lambda: start(db) if commits is None else commits.start(start), record_retry_for
     )
     if started is None:
         log.info(
@@ -104,9 +113,9 @@ def run(
         return "duplicate"
     execution_id = started.execution_id
     leases.hold(execution_id)
+    error: str | None = None
+    output_json: str | None = None
     try:
-        error: str | None = None
-        output_json: str | None = None
         handler = get_handler(started.job_type)
         if handler is None:
             error = describe(HandlerError(missing_handler_reason(started.job_type)))
@@ -127,6 +136,35 @@ def run(
                 output_json = store.encode_output(handler(ctx))
             except Exception as exc:
                 error = describe(exc)
+    except BaseException:
+        leases.release(execution_id)
+        raise
+    if error is None and commits is not None and can_share(output_json):
+        # Committed with the next start, or alone after the linger.
+        commits.defer(
+            PendingCompletion(
+                execution_id,
+                output_json,
+                alone=lambda: _finish(db, leases, started, output_json, None, record_retry_for),
+                shared=lambda recorded: _finished(leases, started, recorded, "completed", None),
+            )
+        )
+        return "completed"
+    return _finish(db, leases, started, output_json, error, record_retry_for)
+
+
+def _finish(
+    db: Database,
+    leases: LeaseKeeper,
+    started: StartedExecution,
+    output_json: str | None,
+    error: str | None,
+    record_retry_for: float,
+) -> Outcome:
+    """Record the attempt's end (completion, or failure), release its lease, log it."""
+    execution_id = started.execution_id
+    recorded = False
+    try:
         outcome: Outcome = "completed"
         if error is None:
             try:
@@ -139,13 +177,26 @@ def run(
                 # Valid JSON that Postgres refuses (a \u0000 in a string, say).
                 error = f"HandlerError: output could not be stored: {exc}"
         if error is not None:
+            failure = error
             recorded = _record(
-                "fail", lambda: store.fail_execution(db, execution_id, error), record_retry_for
+                "fail", lambda: store.fail_execution(db, execution_id, failure), record_retry_for
             )
             outcome = "failed"
-    finally:
+    except BaseException:
         leases.release(execution_id)
-    extra = {"action": outcome, "job_id": started.job_id, "execution_id": execution_id}
+        raise
+    return _finished(leases, started, recorded, outcome, error)
+
+
+def _finished(
+    leases: LeaseKeeper,
+    started: StartedExecution,
+    recorded: bool,
+    outcome: Outcome,
+    error: str | None,
+) -> Outcome:
+    leases.release(started.execution_id)
+    extra = {"action": outcome, "job_id": started.job_id, "execution_id": started.execution_id}
     if not recorded:
         # The rescuer closed this attempt (lease or deadline ran out) first.
         log.warning("attempt finished after it was abandoned", extra=extra)

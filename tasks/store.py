@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.db import Database
+from tasks.db import Database, Session
 from tasks.errors import HandlerError
 from tasks.ids import DispatchId, ExecutionId, JobId, UserId
 from tasks.models import ClaimedJob, Reaped, StartedExecution
@@ -35,7 +35,7 @@ def release_claims(db: Database, dispatch_ids: Sequence[DispatchId]) -> int:
 
 
 def start_execution(
-    db: Database,
+    db: Database | Session,
     job_id: JobId,
     dispatch_id: DispatchId,
     worker: str,
@@ -88,7 +88,10 @@ def encode_output(output: Any) -> str | None:
 
 
 def complete_execution(
-    db: Database, execution_id: ExecutionId, output_json: str | None, now: datetime | None = None
+    db: Database | Session,
+    execution_id: ExecutionId,
+    output_json: str | None,
+    now: datetime | None = None,
 ) -> bool:
     row = db.one("complete_execution", execution_id=execution_id, output=output_json, now=now)
     return bool(row and row["recorded"])
