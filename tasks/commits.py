@@ -30,8 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tasks import store
-from tasks.db import Database, Session
+from tasks.db import Database
 from tasks.errors import TasksError
 from tasks.ids import ExecutionId
 
@@ -97,17 +96,22 @@ class SharedCommits:
             previous.alone()
         self._wake.set()
 
-    def start(self, start: Callable[[Session | Database], T]) -> T:
-        """Run ``start`` (a start_execution call), sharing its commit with a waiting completion."""
+    def start(
+        self,
+        start: Callable[[], T],
+        after_completion: Callable[[PendingCompletion], tuple[bool, T]],
+    ) -> T:
+        """Start the next job: ``start()`` alone, or ``after_completion(pending)``.
+
+        ``after_completion`` records the waiting completion and the start in
+        one statement (``store.complete_and_start``) and returns whether the
+        completion was recorded, and what ``start`` would have returned.
+        """
         pending = self._take()
         if pending is None:
-            return start(self.db)
+            return start()
         try:
-            with self.db.transaction() as session:
-                recorded = store.complete_execution(
-                    session, pending.execution_id, pending.output_json
-                )
-                started = start(session)
+            recorded, started = after_completion(pending)
         except TasksError:
             # Whatever failed (Postgres away, a refused output, a refused
             # start), nothing of it committed: each goes its usual way alone.
@@ -117,7 +121,7 @@ class SharedCommits:
                 extra={"action": "shared_commit_failed", "execution_id": pending.execution_id},
             )
             pending.alone()
-            return start(self.db)
+            return start()
         pending.shared(recorded)
         return started
 

@@ -21,7 +21,7 @@ from typing import Literal, TypeVar
 
 from tasks import store
 from tasks.commits import PendingCompletion, SharedCommits, can_share
-from tasks.db import Database, Session
+from tasks.db import Database
 from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
 from tasks.handlers import JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, JobId
@@ -87,9 +87,22 @@ def run(
 ) -> Outcome:
     """One attempt; with ``commits``, its completion may share the next start's commit."""
 
-    def start(target: Database | Session) -> StartedExecution | None:
+    def start() -> StartedExecution | None:
         return store.start_execution(
-            target,
+            db,
+            attempt.job_id,
+            attempt.dispatch_id,
+            attempt.worker,
+            attempt.celery_task_id,
+            leases.lease_seconds,
+            timeout_seconds=attempt.time_limit,
+        )
+
+    def after_completion(done: PendingCompletion) -> tuple[bool, StartedExecution | None]:
+        return store.complete_and_start(
+            db,
+            done.execution_id,
+            done.output_json,
             attempt.job_id,
             attempt.dispatch_id,
             attempt.worker,
@@ -99,7 +112,9 @@ def run(
         )
 
     started = _record(
-        "start", lambda: start(db) if commits is None else commits.start(start), record_retry_for
+        "start",
+        lambda: start() if commits is None else commits.start(start, after_completion),
+        record_retry_for,
     )
     if started is None:
         log.info(

@@ -70,6 +70,24 @@ FROM start_execution_v1(%(job_id)s, %(dispatch_id)s, %(worker)s, %(celery_task_i
                         %(lease_seconds)s, coalesce(%(now)s, now()),
                         %(timeout_seconds)s::integer);
 
+-- name: complete_and_start :one
+-- A worker process's waiting completion and its next start, in one
+-- statement: one round trip, one commit (tasks.commits). The start's
+-- argument refers to the completion's result, so the start is evaluated
+-- after it (a lateral dependency), never before; the CTE is materialized, so
+-- the completion runs exactly once. No start row (NULLs) means the message
+-- was a duplicate or stale, as for start_execution.
+WITH done AS MATERIALIZED (
+    SELECT complete_execution_v1(%(done_execution_id)s, %(output)s::jsonb, now()) AS recorded
+)
+SELECT done.recorded, s.execution_id, s.job_type, s.user_id, s.parameters, s.attempt_number,
+       s.trigger_type::text AS trigger_type, s.parent_job_id, s.timeout_seconds, s.scheduled_for
+FROM done
+LEFT JOIN LATERAL start_execution_v1(
+    %(job_id)s, %(dispatch_id)s, %(worker)s, %(celery_task_id)s, %(lease_seconds)s, now(),
+    CASE WHEN done.recorded IS NOT NULL THEN %(timeout_seconds)s::integer END
+) AS s ON true;
+
 -- name: complete_execution :one
 SELECT complete_execution_v1(%(execution_id)s, %(output)s::jsonb, coalesce(%(now)s, now()))
     AS recorded;

@@ -10,7 +10,7 @@ import pytest
 import tests.handlers_for_tests  # noqa: F401 - registers test.noop
 from tasks import store
 from tasks.commits import SharedCommits, can_share
-from tasks.db import Database, Session
+from tasks.db import Database
 from tasks.errors import InvalidTransition
 from tasks.execution import Attempt, run
 from tasks.handlers import JobContext, job_handler
@@ -94,11 +94,11 @@ def test_a_failing_start_does_not_lose_the_waiting_completion(
     commits = SharedCommits(database, linger_seconds=60)
     assert run(database, leases, only, commits=commits) == "completed"
 
-    def refused(target: Database | Session) -> None:
+    def refused(*args: Any) -> Any:
         raise InvalidTransition("refused")
 
     with pytest.raises(InvalidTransition):
-        commits.start(refused)
+        commits.start(refused, refused)
     assert status_and_xmin(db, "a")[0] == "completed"
 
 
@@ -107,3 +107,16 @@ def test_only_plain_ascii_output_waits() -> None:
     assert can_share('{"rows": 3, "name": "plain"}')
     assert not can_share('{"name": "cr\\u00e8me"}')
     assert not can_share('{"bad": "\\u0000"}')
+
+
+def test_a_duplicate_message_after_a_waiting_completion_is_still_a_no_op(
+    database: Database, db: psycopg.Connection[Any], leases: LeaseKeeper
+) -> None:
+    first, second = claim(database, db, "a", "b")
+    commits = SharedCommits(database, linger_seconds=60)
+    assert run(database, leases, first, commits=commits) == "completed"
+    assert run(database, leases, second, commits=commits) == "completed"
+    # The same message for b again, while b's completion waits.
+    assert run(database, leases, second, commits=commits) == "duplicate"
+    assert status_and_xmin(db, "b")[0] == "completed"  # committed with the refused start
+    assert len(executions(db, "b")) == 1
