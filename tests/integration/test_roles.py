@@ -125,6 +125,7 @@ PARAMS: dict[str, Any] = {
     "celery_task_id": "test-task",
     "lease_seconds": 30,
     "execution_id": -1,
+    "done_execution_id": -1,
     "output": "{}",
     "error": "boom",
     "final": False,
