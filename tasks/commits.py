@@ -122,6 +122,10 @@ class SharedCommits:
             )
             pending.alone()
             return start()
+        except BaseException:
+            # Never drop a completion: its lease would be renewed forever.
+            pending.alone()
+            raise
         pending.shared(recorded)
         return started
 
