@@ -11,7 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("e2e", "dispatch", "lifecycle", "claim", "lag")
 
 # Redis db numbers reserved for the bench (the tests cycle through 1-11).
-REDIS_DB = {"bridge": 12, "plain": 13, "dispatch": 14, "lag": 15}
+# The patched bridge of an e2e run with --patch borrows the dispatch section's
+# db: sections run one after the other, and each flushes its db first.
+REDIS_DB = {"bridge": 12, "plain": 13, "dispatch": 14, "bridge_patched": 14, "lag": 15}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,19 @@
-"""End-to-end throughput: the bridge against plain Celery, in the same run.
+"""End-to-end throughput: the bridge against plain Celery and Postgres-backed peers.
 
-Both stacks are started side by side and warmed up (every process connected,
-every prefork child has run a task); then ``--rounds`` times a plain round
-and a bridge round, one after the other, so a change in the machine's load
-hits both alike. The report gives the median of the rounds, and the ratio
-as the median of the per-round ratios.
+Every stack is started side by side and warmed up (every process connected,
+every prefork child has run a task); then ``--rounds`` times one round of
+each stack, one after the other, so a change in the machine's load hits all
+alike. The report gives the median of the rounds, and each ratio as the
+median of the per-round ratios.
+
+Stacks, in the order they run and are printed:
+
+- plain Celery at its defaults (early ack, prefetch multiplier 4): what a
+  user would otherwise run, so the first comparison;
+- plain Celery configured as the bridge was before it switched to early ack
+  (late ack, prefetch 1);
+- the bridge;
+- Procrastinate (``async def`` task), when it is installed (``.[bench]``).
 
 Bridge round: N no-op jobs are inserted already due, in one transaction; the
 clock runs from its commit (the jobs become visible and the insert's NOTIFY
@@ -12,26 +21,26 @@ wakes the beat) to the last ``completed_at``. Processes: ``celery -A tasks
 beat`` and ``celery -A tasks worker --pool prefork -c C``.
 
 Plain round: ``celery -A bench.plain_app worker`` with the same broker
-options, pool and concurrency; the bench publishes N tasks with one
+transport options, pool and concurrency; the bench publishes N tasks with one
 ``send_task`` each over one connection; the clock runs from the first
 publish to the completion of the N-th task (recorded by the task itself).
 
-CPU per job is the user+sys time of the worker tree and the beat (or the
-publishing loop), and for the bridge also of its Postgres backends, spent
-during the round (the waiting included). Postgres counters (transactions,
-rows, function calls) cover all bridge rounds together.
+Procrastinate round: see :mod:`bench.peer_procrastinate` (N jobs inserted in
+one transaction, as for the bridge).
+
+CPU per job is the user+sys time of every process of the stack spent during
+the round (the waiting included): worker tree, beat or publishing loop,
+Postgres backends of the stack's database, and Redis (the whole server's, so
+shared). Postgres counters (transactions, rows, function calls) cover all
+rounds together.
 """
 
 from __future__ import annotations
 
-import contextlib
-import statistics
+import importlib.util
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
-
-import redis
+from typing import Any
 
 from bench import pgstats, profiling
 from bench.config import BenchConfig
@@ -40,7 +49,6 @@ from bench.infra import (
     BenchError,
     Conn,
     Databases,
-    Services,
     bridge_env,
     check_redis,
     connect,
@@ -50,72 +58,33 @@ from bench.infra import (
     service_env,
     wait_until,
 )
-from bench.procstat import CpuSample, machine_busy_seconds, peak_rss_mib, tree
-
-POLL_S = 0.1
-
-
-def redis_cpu_seconds(client: redis.Redis) -> float:
-    """CPU of the whole Redis server (shared with whatever else uses it)."""
-    info: dict[str, Any] = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+from bench.procstat import CpuSample, machine_busy_seconds, peak_rss_mib
+from bench.stacks import POLL_S, Stack, median_of, redis_cpu_seconds, tree_rss, with_totals
 
 
-def tree_rss(root: int) -> dict[str, float]:
-    pids = tree(root)
-    children = [peak_rss_mib(p) for p in pids if p != root]
-    return {"main": peak_rss_mib(root), "child_max": max(children, default=0.0)}
+class BridgeStack(Stack):
+    label = "bridge"
 
-
-def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Field by field median of the rounds' numbers (nested dicts too)."""
-    out: dict[str, Any] = {}
-    for key, first in rounds[0].items():
-        if isinstance(first, dict):
-            out[key] = median_of([r[key] for r in rounds])
-        elif isinstance(first, int | float) and not isinstance(first, bool):
-            out[key] = statistics.median(r[key] for r in rounds)
-    return out
-
-
-class _Stack:
-    """Services of one side plus the context-manager plumbing."""
-
-    def __init__(self, config: BenchConfig, workdir: Path, name: str) -> None:
-        self.config = config
-        self.services = Services(workdir / name, config.loglevel)
-        self.services.workdir.mkdir(parents=True, exist_ok=True)
-        self.exit = contextlib.ExitStack()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+    def __init__(
+        self, config: BenchConfig, dbs: Databases, workdir: Path, patched: bool = False
     ) -> None:
-        if exc_type is not None:
-            for name in list(self.services.procs):
-                print(f"----- {self.services.workdir.name}/{name}.log (tail)")
-                print(self.services.log_tail(name))
-        self.services.stop_all()
-        self.exit.close()
-
-
-class BridgeStack(_Stack):
-    def __init__(self, config: BenchConfig, dbs: Databases, workdir: Path) -> None:
-        super().__init__(config, workdir, "bridge")
+        name = BRIDGE_PATCHED if patched else BRIDGE
+        super().__init__(config, workdir, name)
+        self.patched = patched
+        if patched:
+            self.label = "bridge + " + ",".join(config.patches)
         self.dbs = dbs
-        self.redis_url = config.redis_url("bridge")
+        self.redis_url = config.redis_url(name)
         self.rounds_done = 0
+        self.jobs_done = 0
         self.last_execution = 0
         self.polls = 0
 
     def start(self) -> None:
         config = self.config
-        self.db_url = self.dbs.create("e2e")
+        self.db_url = self.dbs.create(
+            "e2e_patched" if self.patched else "e2e", patched=self.patched
+        )
         self.exit.callback(self.dbs.drop, self.db_url)
         self.rds = self.exit.enter_context(redis_db(self.redis_url, config.run_id))
         self.conn: Conn = self.exit.enter_context(connect(self.db_url))
@@ -123,7 +92,7 @@ class BridgeStack(_Stack):
         self.conn.execute(
             "UPDATE scheduler_config SET max_concurrent_jobs = %s", (config.n + 1000,)
         )
-        env = bridge_env(self.db_url, self.redis_url, config)
+        env = bridge_env(self.db_url, self.redis_url, config, patched=self.patched)
         self.worker = self.services.worker("worker", "tasks", env, config.concurrency, BRIDGE_QUEUE)
         self.beat = self.services.beat(env)
         warm = 3 * config.concurrency
@@ -157,6 +126,7 @@ class BridgeStack(_Stack):
         row = self.conn.execute("SELECT coalesce(max(id), 0) AS id FROM job_executions").fetchone()
         self.last_execution = int(row["id"]) if row else 0
         self.rounds_done += 1
+        self.jobs_done += n
         before = self._cpu()
         redis_before = redis_cpu_seconds(self.rds)
         busy_before, own_before = machine_busy_seconds(), time.process_time()
@@ -183,9 +153,7 @@ class BridgeStack(_Stack):
         cpu_ms["worker_main"] = (
             1000 * after["worker"].since(before["worker"], [self.worker.pid]) / n
         )
-        cpu_ms["python"] = cpu_ms["worker"] + cpu_ms["beat"]
-        cpu_ms["total"] = cpu_ms["python"] + cpu_ms["postgres"]
-        cpu_ms["redis_server_wide"] = 1000 * (redis_after - redis_before) / n
+        with_totals(cpu_ms, 1000 * (redis_after - redis_before) / n)
         ours = sum(cpu.values()) + (redis_after - redis_before) + (own_after - own_before)
         return {
             "wall_s": wall,
@@ -195,58 +163,62 @@ class BridgeStack(_Stack):
             "others_cores": max(0.0, (busy_after - busy_before - ours) / wall),
         }
 
-    def finish(self, jobs: int) -> dict[str, Any]:
+    def finish(self) -> dict[str, Any]:
         """Peak memory, then stop, then the Postgres counters (flushed at backend exit)."""
         rss = {"worker": tree_rss(self.worker.pid), "beat": {"main": peak_rss_mib(self.beat.pid)}}
         self.services.stop_all()
         pgstats.settle()
         after = pgstats.sample(self.conn)
         # Our own polling ran in this database too; a few samples' statements besides.
-        pg = pgstats.per_job(self.pg_before, after, jobs, own_xacts=self.polls + 8)
+        pg = pgstats.per_job(self.pg_before, after, self.jobs_done, own_xacts=self.polls + 8)
         return {
             "peak_rss_mib": rss,
             "postgres": {**pg, "warm_up_counters_flushed": self.stats_clean},
         }
 
 
-class PlainStack(_Stack):
-    def __init__(self, config: BenchConfig, workdir: Path) -> None:
-        super().__init__(config, workdir, "plain")
-        self.redis_url = config.redis_url("plain")
+class PlainStack(Stack):
+    """Plain Celery in one of :data:`bench.plain_app.VARIANTS`; all variants share a Redis db."""
 
-    def start(self) -> None:
+    def __init__(self, config: BenchConfig, workdir: Path, variant: str, rds: Any) -> None:
+        super().__init__(config, workdir, f"plain_{variant}")
         from bench import plain_app
 
         self.plain = plain_app
-        self.rds = self.exit.enter_context(redis_db(self.redis_url, self.config.run_id))
-        self.app = plain_app.create_app(self.redis_url)
+        self.variant = variant
+        self.label = {"defaults": "Celery defaults", "late_ack": "Celery late ack"}[variant]
+        self.queue = plain_app.queue(variant)
+        self.counter_key = plain_app.counter_key(variant)
+        self.finished_key = plain_app.finished_key(variant)
+        self.redis_url = config.redis_url("plain")
+        self.rds = rds
+
+    def start(self) -> None:
+        self.app = self.plain.create_app(self.redis_url, self.variant)
         self.exit.callback(self.app.close)
-        env = service_env(BENCH_PLAIN_REDIS_URL=self.redis_url)
+        env = service_env(BENCH_PLAIN_REDIS_URL=self.redis_url, BENCH_PLAIN_VARIANT=self.variant)
         self.worker = self.services.worker(
-            "worker", "bench.plain_app", env, self.config.concurrency, plain_app.QUEUE
+            "worker", "bench.plain_app", env, self.config.concurrency, self.queue
         )
         self._publish(3 * self.config.concurrency)
-        wait_until(self._finished, self.config.timeout, "the plain Celery warm-up", POLL_S)
+        wait_until(self._finished, self.config.timeout, f"the {self.label} warm-up", POLL_S)
 
     def _publish(self, count: int) -> None:
-        self.rds.delete(self.plain.COUNTER_KEY, self.plain.FINISHED_KEY)
+        self.rds.delete(self.counter_key, self.finished_key)
         with self.app.producer_or_acquire() as producer:
             for seq in range(count):
                 self.app.send_task(
-                    self.plain.TASK_NAME,
-                    args=(seq, count),
-                    queue=self.plain.QUEUE,
-                    producer=producer,
+                    self.plain.TASK_NAME, args=(seq, count), queue=self.queue, producer=producer
                 )
 
     def _finished(self) -> float | None:
         self.services.check_alive()
         check_redis(self.rds, self.config.run_id)
-        value = self.rds.get(self.plain.FINISHED_KEY)
+        value = self.rds.get(self.finished_key)
         return float(value) if value is not None else None
 
     def round(self, n: int) -> dict[str, Any]:
-        self.rds.delete(self.plain.COUNTER_KEY, self.plain.FINISHED_KEY)
+        self.rds.delete(self.counter_key, self.finished_key)
         before = CpuSample.of_trees([self.worker.pid])
         redis_before = redis_cpu_seconds(self.rds)
         busy_before = machine_busy_seconds()
@@ -255,7 +227,7 @@ class PlainStack(_Stack):
         self._publish(n)
         publisher_cpu = time.process_time() - cpu0
         published_after = time.time() - t0
-        done = wait_until(self._finished, self.config.timeout, f"{n} plain tasks", POLL_S)
+        done = wait_until(self._finished, self.config.timeout, f"{n} {self.label} tasks", POLL_S)
         after = CpuSample.of_trees([self.worker.pid])
         redis_after = redis_cpu_seconds(self.rds)
         busy_after = machine_busy_seconds()
@@ -266,9 +238,7 @@ class PlainStack(_Stack):
             "worker_main": 1000 * after.since(before, [self.worker.pid]) / n,
             "publisher": 1000 * publisher_cpu / n,
         }
-        cpu_ms["python"] = cpu_ms["worker"] + cpu_ms["publisher"]
-        cpu_ms["total"] = cpu_ms["python"]
-        cpu_ms["redis_server_wide"] = 1000 * (redis_after - redis_before) / n
+        with_totals(cpu_ms, 1000 * (redis_after - redis_before) / n)
         ours = after.since(before) + (redis_after - redis_before) + own_cpu
         return {
             "wall_s": wall,
@@ -282,38 +252,96 @@ class PlainStack(_Stack):
         return {"peak_rss_mib": {"worker": tree_rss(self.worker.pid)}}
 
 
+#: Result keys of the stacks, in the order they run and are printed.
+PLAIN, PLAIN_LATE, BRIDGE, PROCRASTINATE = "plain", "plain_late_ack", "bridge", "procrastinate"
+#: With --patch: the bridge with the patches, against the bridge without, Celery defaults aside.
+BRIDGE_PATCHED = "bridge_patched"
+
+
+def procrastinate_installed() -> bool:
+    return importlib.util.find_spec("procrastinate") is not None
+
+
 def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
+    """All stacks; with --patch only Celery defaults, the bridge and the patched bridge."""
     n = config.n
     rounds: list[dict[str, Any]] = []
-    with PlainStack(config, workdir) as plain, BridgeStack(config, dbs, workdir) as bridge:
-        plain.start()
-        bridge.start()
+    ab = bool(config.patches)
+    with (
+        redis_db(config.redis_url("plain"), config.run_id) as plain_rds,
+        PlainStack(config, workdir, "defaults", plain_rds) as plain,
+        PlainStack(config, workdir, "late_ack", plain_rds) as plain_late,
+        BridgeStack(config, dbs, workdir) as bridge,
+        BridgeStack(config, dbs, workdir, patched=True) as patched,
+        _peer(config, dbs, workdir, ab) as peer,
+    ):
+        stacks: dict[str, Stack] = {PLAIN: plain}
+        if ab:
+            stacks.update({BRIDGE: bridge, BRIDGE_PATCHED: patched})
+        else:
+            stacks.update({PLAIN_LATE: plain_late, BRIDGE: bridge})
+        if peer is not None:
+            stacks[PROCRASTINATE] = peer
+        for stack in stacks.values():
+            stack.start()
         profilers = profiling.start(
             config, {"worker": bridge.worker.pid, "beat": bridge.beat.pid}, bridge.services.workdir
         )
         for _ in range(config.rounds):
-            p = plain.round(n)
-            b = bridge.round(n)
-            rounds.append(
-                {
-                    "plain": p,
-                    "bridge": b,
-                    "throughput_ratio": b["jobs_per_s"] / p["jobs_per_s"],
-                    "cpu_ratio_python": b["cpu_ms_per_job"]["python"]
-                    / p["cpu_ms_per_job"]["python"],
+            result = {key: stack.round(n) for key, stack in stacks.items()}
+            b = result[BRIDGE]
+            result["ratios"] = {
+                key: {
+                    "throughput": b["jobs_per_s"] / result[key]["jobs_per_s"],
+                    "cpu_all": b["cpu_ms_per_job"]["all"] / result[key]["cpu_ms_per_job"]["all"],
                 }
+                for key in stacks
+                if key != BRIDGE
+            }
+            result["throughput_ratio"] = result["ratios"][PLAIN]["throughput"]
+            result["cpu_ratio_python"] = (
+                b["cpu_ms_per_job"]["python"] / result[PLAIN]["cpu_ms_per_job"]["python"]
             )
+            if ab:
+                pb = result[BRIDGE_PATCHED]
+                result["patched_vs_bridge"] = {
+                    "throughput": pb["jobs_per_s"] / b["jobs_per_s"],
+                    "cpu_all": pb["cpu_ms_per_job"]["all"] / b["cpu_ms_per_job"]["all"],
+                }
+            rounds.append(result)
         profiles = profiling.stop(profilers)
-        plain_end = plain.finish()
-        bridge_end = bridge.finish(n * config.rounds)
+        ends = {key: stack.finish() for key, stack in stacks.items()}
     summary = median_of(rounds)
-    return {
+    out: dict[str, Any] = {
         "jobs": n,
         "rounds": config.rounds,
         "concurrency": config.concurrency,
-        "bridge": {**summary["bridge"], **bridge_end, "profiles": profiles},
-        "plain": {**summary["plain"], **plain_end},
-        "throughput_ratio": summary["throughput_ratio"],
-        "cpu_ratio_python": summary["cpu_ratio_python"],
-        "per_round": rounds,
+        "order": list(stacks),
+        "labels": {key: stack.label for key, stack in stacks.items()},
     }
+    for key in stacks:
+        out[key] = {**summary[key], **ends[key]}
+    out[BRIDGE]["profiles"] = profiles
+    if PROCRASTINATE not in stacks:
+        why = "not run with --patch" if ab else "not installed (pip install -e '.[bench]')"
+        out[PROCRASTINATE] = {"skipped": why}
+    if ab:
+        out["patched_vs_bridge"] = summary["patched_vs_bridge"]
+    out.update(
+        ratios=summary["ratios"],
+        throughput_ratio=summary["throughput_ratio"],
+        cpu_ratio_python=summary["cpu_ratio_python"],
+        per_round=rounds,
+    )
+    return out
+
+
+def _peer(config: BenchConfig, dbs: Databases, workdir: Path, ab: bool) -> Any:
+    """The Procrastinate stack if it is installed, else a context that yields None."""
+    import contextlib
+
+    if ab or not procrastinate_installed():
+        return contextlib.nullcontext(None)
+    from bench.peer_procrastinate import ProcrastinateStack
+
+    return ProcrastinateStack(config, dbs, workdir)

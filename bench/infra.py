@@ -64,7 +64,7 @@ class Databases:
         self.admin_url = config.admin_url
         self.prefix = f"bench_{config.run_id}"
         self.patches = config.patches
-        self.template: str | None = None
+        self.templates: dict[bool, str] = {}
         self.created: list[str] = []
 
     def check(self) -> None:
@@ -80,12 +80,14 @@ class Databases:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql)  # names are ours: bench_<hex>_<word>
 
-    def _template(self) -> str:
-        if self.template is None:
+    def _template(self, patched: bool) -> str:
+        """The migrated template; ``patched``: with the patches' SQL applied too."""
+        patched = patched and bool(self.patches)
+        if patched not in self.templates:
             from tasks.db import Database
             from tasks.migrate import migrate
 
-            name = f"{self.prefix}_tpl"
+            name = f"{self.prefix}_tpl" + ("p" if patched else "")
             self._admin(f"CREATE DATABASE {name}")
             self.created.append(name)
             database = Database(with_database(self.admin_url, name), 1, "bench-migrate")
@@ -93,18 +95,25 @@ class Databases:
                 migrate(database)
             finally:
                 database.close()
-            if self.patches:
+            if patched:
                 from bench.patches import apply_sql
 
                 with connect(with_database(self.admin_url, name)) as conn:
                     apply_sql(conn, self.patches)
-            self.template = name
-        return self.template
+            self.templates[patched] = name
+        return self.templates[patched]
 
-    def create(self, section: str) -> str:
-        """A fresh, migrated database for ``section``; returns its URL."""
+    def create(self, section: str, patched: bool = True) -> str:
+        """A fresh, migrated database for ``section`` (with the patches unless told); its URL."""
         name = f"{self.prefix}_{section}"
-        self._admin(f"CREATE DATABASE {name} TEMPLATE {self._template()}")
+        self._admin(f"CREATE DATABASE {name} TEMPLATE {self._template(patched)}")
+        self.created.append(name)
+        return with_database(self.admin_url, name)
+
+    def create_empty(self, section: str) -> str:
+        """A fresh database without our schema (for a peer that brings its own)."""
+        name = f"{self.prefix}_{section}"
+        self._admin(f"CREATE DATABASE {name}")
         self.created.append(name)
         return with_database(self.admin_url, name)
 
@@ -166,16 +175,25 @@ def service_env(**extra: str) -> dict[str, str]:
 BRIDGE_QUEUE = "meal_scheduler"
 
 
-def bridge_env(db_url: str, redis_url: str, config: BenchConfig, **extra: str) -> dict[str, str]:
+def bridge_env(
+    db_url: str,
+    redis_url: str,
+    config: BenchConfig,
+    patched: bool = True,
+    key_prefix: str = "",
+    **extra: str,
+) -> dict[str, str]:
+    """Worker and beat settings; with ``config.patches`` unless ``patched`` is False."""
+    patches = config.patches if patched else ()
     modules = ["bench.handlers"]
-    if config.patches:
+    if patches:
         modules.append("bench.patches")
     return service_env(
         DATABASE_URL=db_url,
         REDIS_URL=redis_url,
         TASKS_HANDLER_MODULES=",".join(modules),
-        TASKS_KEY_PREFIX=f"bench-{config.run_id}",
-        BENCH_PATCHES=",".join(config.patches),
+        TASKS_KEY_PREFIX=f"bench-{config.run_id}{key_prefix}",
+        BENCH_PATCHES=",".join(patches),
         **extra,
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.infra import Conn
@@ -43,11 +43,52 @@ def _async_start() -> None:
     queries["start_execution"] = Query(q.name, q.kind, text)
 
 
+def _broker_settings(**overrides: object) -> Callable[[], None]:
+    """Worker and beat build their Celery config with ``overrides`` on top of the bridge's."""
+
+    def apply() -> None:
+        from tasks import celery_app
+
+        base = celery_app.celery_config
+
+        def config(settings: Any) -> dict[str, Any]:
+            return {**base(settings), **overrides}
+
+        celery_app.celery_config = config
+
+    return apply
+
+
+def _separate_commits() -> None:
+    """Start and completion in transactions of their own, as before shared commits."""
+    from tasks import celery_app, execution
+
+    def run(*args: Any, commits: Any = None, **kwargs: Any) -> Any:
+        return execution.run(*args, **kwargs)
+
+    celery_app.run = run
+
+
 PATCHES: dict[str, Patch] = {
     # Adopted proposals (pool check dropped, pipelined publish, sleep until
     # due, PL/pgSQL start, wake on a freed slot only when capped) are in the
     # code now; these are the experiments still open.
     "async_start": Patch(_async_start.__doc__ or "", python=_async_start),
+    "late_ack": Patch(
+        "The broker settings the bridge had before: late ack, reject on worker lost, prefetch 1.",
+        python=_broker_settings(
+            task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1
+        ),
+    ),
+    "early_ack": Patch(
+        "Early ack (when a pool process accepts the task), prefetch multiplier 1.",
+        python=_broker_settings(task_acks_late=False, worker_prefetch_multiplier=1),
+    ),
+    "separate_commits": Patch(_separate_commits.__doc__ or "", python=_separate_commits),
+    "prefetch4": Patch(
+        "Early ack with Celery's default prefetch multiplier, 4 (breaks the priority bound).",
+        python=_broker_settings(task_acks_late=False, worker_prefetch_multiplier=4),
+    ),
     "no_jsonb_gin": Patch(
         "Without the GIN indexes on scheduled_jobs (parameters, frequency_config) and "
         "job_executions (output): what their upkeep costs on every dispatch transition.",

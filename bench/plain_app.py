@@ -1,10 +1,18 @@
-"""Plain Celery running the same no-op task: the baseline of the e2e section.
+"""Plain Celery running the same no-op task: the baselines of the e2e section.
 
-``celery -A bench.plain_app worker`` reads ``BENCH_PLAIN_REDIS_URL``. The
-broker options are the bridge's (tasks.celery_app.celery_config): late acks,
-prefetch 1, the same priority lists and visibility timeout, so the only
-difference measured is the bridge itself. The task counts completions in
-Redis; the one that completes the run records the time.
+``celery -A bench.plain_app worker`` reads ``BENCH_PLAIN_REDIS_URL`` and
+``BENCH_PLAIN_VARIANT``:
+
+``defaults``  Celery's own defaults: early ack (before the task runs),
+              prefetch multiplier 4. What a user who does not pick the
+              bridge runs, so the first comparison.
+``late_ack``  configured as the bridge used to be (tasks.celery_app before
+              early ack): late ack, ``task_reject_on_worker_lost``, prefetch 1.
+
+Both use the bridge's broker transport options (priority lists, visibility
+timeout), so the difference measured is the bridge and its settings. The
+task counts completions in Redis; the one that completes the run records
+the time.
 """
 
 from __future__ import annotations
@@ -17,13 +25,23 @@ import redis
 from celery import Celery
 
 TASK_NAME = "bench.plain_noop"
-QUEUE = "bench_plain"
-COUNTER_KEY = "bench:plain:done"
-FINISHED_KEY = "bench:plain:finished_at"
+VARIANTS = ("defaults", "late_ack")
 PRIORITY_STEPS = [0, 3, 6, 9]
 MEDIUM = 6
 
 _client: redis.Redis | None = None
+
+
+def queue(variant: str) -> str:
+    return f"bench_plain_{variant}"
+
+
+def counter_key(variant: str) -> str:
+    return f"bench:plain:{variant}:done"
+
+
+def finished_key(variant: str) -> str:
+    return f"bench:plain:{variant}:finished_at"
 
 
 def _redis(app: Celery) -> redis.Redis:
@@ -33,7 +51,9 @@ def _redis(app: Celery) -> redis.Redis:
     return _client
 
 
-def create_app(redis_url: str) -> Celery:
+def create_app(redis_url: str, variant: str = "defaults") -> Celery:
+    if variant not in VARIANTS:
+        raise ValueError(f"BENCH_PLAIN_VARIANT: {variant!r}, expected one of {VARIANTS}")
     app = Celery("bench_plain", set_as_current=False)
     app.conf.update(
         broker_url=redis_url,
@@ -48,23 +68,28 @@ def create_app(redis_url: str) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE,
+        task_default_queue=queue(variant),
         task_default_priority=MEDIUM,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         enable_utc=True,
     )
+    if variant == "late_ack":
+        app.conf.update(
+            task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1
+        )
+    done_key, at_key = counter_key(variant), finished_key(variant)
 
     @app.task(name=TASK_NAME, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def noop(self: Any, seq: int, expected: int) -> None:
         client = _redis(self.app)
-        if client.incr(COUNTER_KEY) == expected:
-            client.set(FINISHED_KEY, repr(time.time()))
+        if client.incr(done_key) == expected:
+            client.set(at_key, repr(time.time()))
 
     return app
 
 
-app = create_app(os.environ.get("BENCH_PLAIN_REDIS_URL", "redis://127.0.0.1:6379/13"))
+app = create_app(
+    os.environ.get("BENCH_PLAIN_REDIS_URL", "redis://127.0.0.1:6379/13"),
+    os.environ.get("BENCH_PLAIN_VARIANT", "defaults"),
+)

@@ -45,40 +45,74 @@ def _meta(meta: dict[str, Any]) -> list[str]:
 
 
 def _e2e(e: dict[str, Any]) -> list[str]:
-    b, p = e["bridge"], e["plain"]
-    bc, pc = b["cpu_ms_per_job"], p["cpu_ms_per_job"]
-    brss, prss = b["peak_rss_mib"], p["peak_rss_mib"]
-    pg = b["postgres"]
+    keys: list[str] = e.get("order", ["bridge", "plain"])
+    labels: dict[str, str] = e.get("labels", {"bridge": "bridge", "plain": "plain Celery"})
+    sides = [e[k] for k in keys]
+    ratios: dict[str, dict[str, float]] = e.get("ratios", {})
+
+    def cpu(part: str) -> list[Cell]:
+        return [s["cpu_ms_per_job"].get(part) for s in sides]
+
+    def ratio(kind: str) -> list[Cell]:
+        return [ratios[k][kind] if k in ratios else None for k in keys]
+
+    def rss(part: str) -> list[Cell]:
+        return [s["peak_rss_mib"].get("worker", {}).get(part) for s in sides]
+
+    def pg(part: str) -> list[Cell]:
+        return [s.get("postgres", {}).get(part) for s in sides]
+
+    bridge_pg = e["bridge"]["postgres"]
+
+    def only_bridge(*names: str) -> list[Cell]:
+        return [
+            sum(e[k]["postgres"]["rows_per_job"][n] for n in names)
+            if k.startswith("bridge")
+            else None
+            for k in keys
+        ]
+
     rows: list[Sequence[Cell]] = [
-        ["throughput, jobs/s", b["jobs_per_s"], p["jobs_per_s"], e["throughput_ratio"]],
-        ["wall time, s", b["wall_s"], p["wall_s"], None],
-        ["CPU ms/job: worker (main + children)", bc["worker"], pc["worker"], None],
-        ["CPU ms/job: of which worker main", bc["worker_main"], pc["worker_main"], None],
-        ["CPU ms/job: beat / publishing loop", bc["beat"], pc["publisher"], None],
-        ["CPU ms/job: Python total", bc["python"], pc["python"], e["cpu_ratio_python"]],
-        ["CPU ms/job: Postgres backends", bc["postgres"], None, None],
-        ["CPU ms/job: all measured", bc["total"], pc["total"], bc["total"] / pc["total"]],
-        ["CPU ms/job: Redis server (shared)", bc["redis_server_wide"], pc["redis_server_wide"]],
-        ["other load on the machine, cores", b["others_cores"], p["others_cores"], None],
-        ["peak RSS MiB: worker main", brss["worker"]["main"], prss["worker"]["main"], None],
-        ["peak RSS MiB: worker child (max)", brss["worker"]["child_max"],
-         prss["worker"]["child_max"], None],
-        ["peak RSS MiB: beat", brss["beat"]["main"], None, None],
-        ["Postgres transactions/job", pg["xacts_per_job"], None, None],
-        ["rows/job: scheduled_jobs updated", pg["rows_per_job"]["scheduled_jobs.updated"]],
+        ["throughput, jobs/s", *[s["jobs_per_s"] for s in sides]],
+        ["  bridge / this (median of rounds)", *ratio("throughput")],
+        ["wall time, s", *[s["wall_s"] for s in sides]],
+        ["CPU ms/job: worker (main + children)", *cpu("worker")],
+        ["CPU ms/job:   of which worker main", *cpu("worker_main")],
+        ["CPU ms/job: beat / publishing loop",
+         *[s["cpu_ms_per_job"].get("beat", s["cpu_ms_per_job"].get("publisher")) for s in sides]],
+        ["CPU ms/job: Postgres backends", *cpu("postgres")],
+        ["CPU ms/job: Redis server (shared)", *cpu("redis_server_wide")],
+        ["CPU ms/job: all processes", *cpu("all")],
+        ["  bridge / this (median of rounds)", *ratio("cpu_all")],
+        ["other load on the machine, cores", *[s["others_cores"] for s in sides]],
+        ["peak RSS MiB: worker main", *rss("main")],
+        ["peak RSS MiB: worker child (max)", *rss("child_max")],
+        ["Postgres transactions/job", *pg("xacts_per_job")],
+        ["rows/job: scheduled_jobs updated", *only_bridge("scheduled_jobs.updated")],
+        ["rows/job: of which HOT", *only_bridge("scheduled_jobs.hot_updated")],
         ["rows/job: job_executions ins + upd",
-         pg["rows_per_job"]["job_executions.inserted"]
-         + pg["rows_per_job"]["job_executions.updated"]],
+         *only_bridge("job_executions.inserted", "job_executions.updated")],
     ]  # fmt: skip
-    rows = [list(r) + [None] * (4 - len(r)) for r in rows]
     lines = [
-        f"e2e: {e['jobs']:,} no-op jobs, prefork -c {e['concurrency']}, median of "
-        f"{e['rounds']} rounds (ratios: "
+        f"e2e: {e['jobs']:,} no-op jobs, concurrency {e['concurrency']}, median of "
+        f"{e['rounds']} interleaved rounds (bridge / Celery defaults per round: "
         + ", ".join(f"{r['throughput_ratio']:.2f}" for r in e["per_round"])
         + ")"
     ]
-    lines += grid(["", "bridge", "plain Celery", "bridge/plain"], rows)
-    calls = [[name, f["calls_per_job"], f["us_per_job"]] for name, f in pg["functions"].items()][:8]
+    lines += grid(["", *[labels[k] for k in keys]], rows)
+    ab = e.get("patched_vs_bridge")
+    if ab:
+        per_round = ", ".join(f"{r['patched_vs_bridge']['throughput']:.2f}" for r in e["per_round"])
+        lines.append(
+            f"  patched / bridge: throughput {ab['throughput']:.2f} (rounds {per_round}),"
+            f" CPU per job {ab['cpu_all']:.2f}"
+        )
+    skipped = e.get("procrastinate", {}).get("skipped")
+    if skipped:
+        lines.append(f"  Procrastinate: {skipped}")
+    calls = [
+        [name, f["calls_per_job"], f["us_per_job"]] for name, f in bridge_pg["functions"].items()
+    ][:8]
     if calls:
         lines.append("  Postgres functions in the bridge run (track_functions, incl. nested):")
         lines += grid(["  function", "calls/job", "us/job"], calls)

@@ -36,6 +36,7 @@ from kombu import Exchange, Queue  # type: ignore[attr-defined]
 from kombu.transport import redis as kombu_redis
 
 from tasks import logs, preflight
+from tasks.commits import SharedCommits
 from tasks.db import Database
 from tasks.errors import ConfigError
 from tasks.execution import Attempt, run
@@ -106,16 +107,17 @@ class RedisTransport(kombu_redis.Transport):
 
 @dataclass
 class Runtime:
-    """What one process needs: settings, its pool, its lease keeper."""
+    """What one process needs: settings, its pool, its lease keeper, its shared commits."""
 
     settings: Settings
     db: Database
     leases: LeaseKeeper
+    commits: SharedCommits
 
     @classmethod
     def build(cls, settings: Settings, application_name: str = "meal-scheduler") -> Runtime:
         db = Database(settings.database_url, settings.db_pool_size, application_name)
-        return cls(settings, db, LeaseKeeper(db, settings.lease_seconds))
+        return cls(settings, db, LeaseKeeper(db, settings.lease_seconds), SharedCommits(db))
 
 
 def job_queue(queue: str, job_type: str) -> str:
@@ -216,8 +218,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_serializer": "json",
         "task_ignore_result": True,
         "result_backend": None,
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
+        # Early ack: Postgres, not the broker, keeps the work safe. A message
+        # acked by a worker that then dies is either an execution whose lease
+        # runs out (abandoned, retried) or a claim still `queued` that the
+        # reaper re-queues after queue_timeout_seconds. Acking when a pool
+        # process accepts the task lets the worker fetch the next message
+        # while this one runs, instead of after it.
+        "task_acks_late": False,
+        # One message waiting per pool process, no more: Celery hands reserved
+        # messages out in arrival order, so each one prefetched is a job a
+        # critical message may wait behind (docs/performance.md).
         "worker_prefetch_multiplier": 1,
         "task_default_queue": settings.queue,
         "task_default_priority": BROKER_PRIORITY["medium"],
@@ -305,7 +315,7 @@ def run_job(self: Any, job_id: str, dispatch_id: int, dispatch_key: str | None =
     limit = None if soft is None else int(soft)
     key = None if dispatch_key is None else DispatchKey(dispatch_key)
     attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit, key)
-    outcome = run(runtime.db, runtime.leases, attempt, raise_failure=True)
+    outcome = run(runtime.db, runtime.leases, attempt, raise_failure=True, commits=runtime.commits)
     if outcome == "duplicate":
         self.send_event("task-ignored", reason="duplicate or stale dispatch", retry=False)
         raise Ignore()
@@ -404,4 +414,6 @@ def _stop_heartbeat(sender: Any, **_: Any) -> None:
 @signals.worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _close_pool(**_: Any) -> None:
     if _default is not None:
+        # A completion still waiting for a commit to share is committed first.
+        _default.meal_runtime.commits.flush()
         _default.meal_runtime.db.close()

@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
 from tasks import logs, store
+from tasks.commits import PendingCompletion, SharedCommits, can_share
 from tasks.db import Database
 from tasks.errors import (
     AttemptFailed,
@@ -34,6 +35,7 @@ from tasks.errors import (
 from tasks.handlers import JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
+from tasks.models import StartedExecution
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +91,12 @@ def run(
     attempt: Attempt,
     record_retry_for: float = 60.0,
     raise_failure: bool = False,
+    commits: SharedCommits | None = None,
 ) -> Outcome:
-    started = _record(
-        "start",
-        lambda: store.start_execution(
+    """One attempt; with ``commits``, its completion may share the next start's commit."""
+
+    def start() -> StartedExecution | None:
+        return store.start_execution(
             db,
             attempt.job_id,
             attempt.dispatch_id,
@@ -101,7 +105,26 @@ def run(
             attempt.celery_task_id,
             leases.lease_seconds,
             timeout_seconds=attempt.time_limit,
-        ),
+        )
+
+    def after_completion(done: PendingCompletion) -> tuple[bool, StartedExecution | None]:
+        return store.complete_and_start(
+            db,
+            done.execution_id,
+            done.dispatch_key,
+            done.output_json,
+            attempt.job_id,
+            attempt.dispatch_id,
+            attempt.dispatch_key,
+            attempt.worker,
+            attempt.celery_task_id,
+            leases.lease_seconds,
+            timeout_seconds=attempt.time_limit,
+        )
+
+    started = _record(
+        "start",
+        lambda: start() if commits is None else commits.start(start, after_completion),
         record_retry_for,
     )
     if started is None:
@@ -117,10 +140,10 @@ def run(
     execution_id = started.execution_id
     logs.bind_job(execution_id=execution_id, job_type=started.job_type)
     leases.hold(execution_id, attempt.dispatch_key)
+    error: str | None = None
+    cause: BaseException | None = None
+    output_json: str | None = None
     try:
-        error: str | None = None
-        cause: BaseException | None = None
-        output_json: str | None = None
         handler = get_handler(started.job_type)
         if handler is None:
             error = describe(
@@ -143,56 +166,105 @@ def run(
                 output_json = store.encode_output(handler(ctx))
             except Exception as exc:
                 error, cause = describe(exc, MAX_ERROR_CHARS), exc
-        outcome: Outcome = "completed"
-        if error is None:
-            try:
-                recorded = _record(
-                    "complete",
-                    lambda: store.complete_execution(
-                        db, execution_id, attempt.dispatch_key, output_json
-                    ),
-                    record_retry_for,
-                )
-            except InvalidInput as exc:
-                # Valid JSON that Postgres refuses (a \u0000 in a string, say).
-                error, cause = f"HandlerError: output could not be stored: {exc}", exc
-        if error is not None:
-            recorded = _record(
-                "fail",
-                lambda: store.fail_execution(db, execution_id, attempt.dispatch_key, error),
-                record_retry_for,
-            )
-            outcome = "failed"
-    finally:
+    except BaseException:
         leases.release(execution_id)
-    extra: dict[str, object] = {
-        "action": outcome,
-        "job_id": started.job_id,
-        "execution_id": execution_id,
-    }
-    return _conclude(outcome if recorded else "lost", error, cause, extra, raise_failure)
+        raise
+    finish = _Finish(
+        db,
+        leases,
+        started,
+        attempt.dispatch_id,
+        attempt.dispatch_key,
+        record_retry_for,
+        raise_failure,
+    )
+    if error is None and commits is not None and can_share(output_json):
+        # Committed with the next start, or alone after the linger.
+        # The task has returned by the time this is recorded: nothing to raise.
+        later = replace(finish, raise_failure=False)
+        commits.defer(
+            PendingCompletion(
+                execution_id,
+                attempt.dispatch_key,
+                output_json,
+                alone=lambda: later.record(output_json, None, None),
+                shared=lambda recorded: later.conclude(recorded, "completed", None, None),
+            )
+        )
+        return "completed"
+    return finish.record(output_json, error, cause)
 
 
-def _conclude(
-    outcome: Outcome,
-    error: str | None,
-    cause: BaseException | None,
-    extra: dict[str, object],
-    raise_failure: bool,
-) -> Outcome:
-    """Log the recorded outcome; a failure raises when asked (see the module doc)."""
-    if outcome == "lost":
-        # The rescuer closed this attempt (lease or deadline ran out) first.
-        log.warning("attempt finished after it was abandoned", extra=extra)
-        if raise_failure:
-            raise AttemptFailed(
-                f"execution {extra['execution_id']} was abandoned before it finished"
-                + ("" if error is None else f"; {error}")
-            ) from cause
-    elif outcome == "failed":
-        log.warning("job failed: %s", error, extra=extra)
-        if raise_failure:
-            raise AttemptFailed(error) from cause
-    else:
-        log.info("job completed", extra=extra)
-    return outcome
+@dataclass(frozen=True)
+class _Finish:
+    """The end of one started attempt: record it, release its lease, log it."""
+
+    db: Database
+    leases: LeaseKeeper
+    started: StartedExecution
+    dispatch_id: DispatchId
+    dispatch_key: DispatchKey | None
+    record_retry_for: float
+    raise_failure: bool
+
+    def record(
+        self, output_json: str | None, error: str | None, cause: BaseException | None
+    ) -> Outcome:
+        """Record the completion, or the failure, then conclude."""
+        execution_id, key = self.started.execution_id, self.dispatch_key
+        recorded = False
+        outcome: Outcome = "completed"
+        try:
+            if error is None:
+                try:
+                    recorded = _record(
+                        "complete",
+                        lambda: store.complete_execution(self.db, execution_id, key, output_json),
+                        self.record_retry_for,
+                    )
+                except InvalidInput as exc:
+                    # Valid JSON that Postgres refuses (a \u0000 in a string, say).
+                    error, cause = f"HandlerError: output could not be stored: {exc}", exc
+            if error is not None:
+                failure = error
+                recorded = _record(
+                    "fail",
+                    lambda: store.fail_execution(self.db, execution_id, key, failure),
+                    self.record_retry_for,
+                )
+                outcome = "failed"
+        except BaseException:
+            self.leases.release(execution_id)
+            raise
+        return self.conclude(recorded, outcome, error, cause)
+
+    def conclude(
+        self, recorded: bool, outcome: Outcome, error: str | None, cause: BaseException | None
+    ) -> Outcome:
+        """Log the recorded outcome; a failure raises when asked (see the module doc)."""
+        self.leases.release(self.started.execution_id)
+        # Named here, not only through logs.bind_job: a shared commit ends
+        # the attempt on another thread, outside the task's log context.
+        extra: dict[str, object] = {
+            "action": outcome,
+            "job_id": self.started.job_id,
+            "execution_id": self.started.execution_id,
+            "job_type": self.started.job_type,
+            "dispatch_id": self.dispatch_id,
+        }
+        if not recorded:
+            # The rescuer closed this attempt (lease or deadline ran out) first.
+            log.warning("attempt finished after it was abandoned", extra=extra)
+            if self.raise_failure:
+                raise AttemptFailed(
+                    f"execution {self.started.execution_id} was abandoned before it finished"
+                    + ("" if error is None else f"; {error}")
+                ) from cause
+            return "lost"
+        if outcome == "failed":
+            log.warning("job failed: %s", error, extra=extra)
+            if self.raise_failure:
+                raise AttemptFailed(error) from cause
+        else:
+            log.info("job completed", extra=extra)
+        return outcome

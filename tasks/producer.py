@@ -47,6 +47,8 @@ class Producer:
         jobs = store.claim_due_jobs(self.db, self.batch, now=now)
         if not jobs:
             return ProducerResult()
+        # The claim moved: due work seen after it is new, so it gets its look again.
+        self._held_back = False
         try:
             self.publish(jobs)
         except Exception:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.db import Database
+from tasks.db import Database, Row
 from tasks.errors import HandlerError
 from tasks.ids import DispatchId, DispatchKey, ExecutionId, JobId, UserId
 from tasks.models import ClaimedJob, Reaped, StartedExecution
@@ -63,8 +63,46 @@ def start_execution(
         now=now,
         timeout_seconds=timeout_seconds,
     )
-    if row is None:
-        return None
+    return None if row is None else _started(job_id, row)
+
+
+def complete_and_start(
+    db: Database,
+    done_execution_id: ExecutionId,
+    done_dispatch_key: DispatchKey | None,
+    output_json: str | None,
+    job_id: JobId,
+    dispatch_id: DispatchId,
+    dispatch_key: DispatchKey | None,
+    worker: str,
+    celery_task_id: str,
+    lease_seconds: int,
+    timeout_seconds: int | None = None,
+) -> tuple[bool, StartedExecution | None]:
+    """complete_execution, then start_execution, in one statement and one commit.
+
+    Returns whether the completion was recorded and the started execution
+    (None: a duplicate or stale message), as the two calls alone would.
+    """
+    row = db.one(
+        "complete_and_start",
+        done_execution_id=done_execution_id,
+        done_dispatch_key=done_dispatch_key,
+        output=output_json,
+        job_id=job_id,
+        dispatch_id=dispatch_id,
+        dispatch_key=dispatch_key,
+        worker=worker,
+        celery_task_id=celery_task_id,
+        lease_seconds=lease_seconds,
+        timeout_seconds=timeout_seconds,
+    )
+    assert row is not None  # the completion's row is always there
+    started = None if row["execution_id"] is None else _started(job_id, row)
+    return bool(row["recorded"]), started
+
+
+def _started(job_id: JobId, row: Row) -> StartedExecution:
     return StartedExecution(
         execution_id=ExecutionId(row["execution_id"]),
         job_id=job_id,

@@ -76,6 +76,26 @@ FROM start_execution_v2(%(job_id)s, %(dispatch_id)s, %(dispatch_key)s::text, %(w
                         %(celery_task_id)s, %(lease_seconds)s, %(now)s::timestamptz,
                         %(timeout_seconds)s::integer);
 
+-- name: complete_and_start :one
+-- A worker process's waiting completion and its next start, in one
+-- statement: one round trip, one commit (tasks.commits). The start's
+-- argument refers to the completion's result, so the start is evaluated
+-- after it (a lateral dependency), never before; the CTE is materialized, so
+-- the completion runs exactly once. No start row (NULLs) means the message
+-- was a duplicate or stale, as for start_execution.
+WITH done AS MATERIALIZED (
+    SELECT complete_execution_v2(%(done_execution_id)s, %(done_dispatch_key)s::text,
+                                 %(output)s::jsonb, NULL::timestamptz) AS recorded
+)
+SELECT done.recorded, s.execution_id, s.job_type, s.user_id, s.parameters, s.attempt_number,
+       s.trigger_type::text AS trigger_type, s.parent_job_id, s.timeout_seconds, s.scheduled_for
+FROM done
+LEFT JOIN LATERAL start_execution_v2(
+    %(job_id)s, %(dispatch_id)s, %(dispatch_key)s::text, %(worker)s, %(celery_task_id)s,
+    %(lease_seconds)s, NULL::timestamptz,
+    CASE WHEN done.recorded IS NOT NULL THEN %(timeout_seconds)s::integer END
+) AS s ON true;
+
 -- name: complete_execution :one
 -- false: not running any more, or not this message's execution.
 SELECT complete_execution_v2(%(execution_id)s, %(dispatch_key)s::text, %(output)s::jsonb,

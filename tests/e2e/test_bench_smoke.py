@@ -53,15 +53,23 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
     assert "e2e:" in proc.stdout and "lag (tick" in proc.stdout  # the table was printed
 
     assert report["meta"]["config"]["quick"] is True
-    for side in ("bridge", "plain"):
+    sides = ["bridge", "plain", "plain_late_ack"]
+    if "skipped" not in report["e2e"]["procrastinate"]:  # installed with .[bench]
+        sides.append("procrastinate")
+    assert report["e2e"]["order"][0] == "plain"  # Celery at its defaults comes first
+    for side in sides:
         assert number(report, "e2e", side, "jobs_per_s") > 0
-        for part in ("worker", "python", "total"):
+        for part in ("worker", "python", "total", "all"):
             number(report, "e2e", side, "cpu_ms_per_job", part)
         number(report, "e2e", side, "peak_rss_mib", "worker", "main")
         number(report, "e2e", side, "peak_rss_mib", "worker", "child_max")
     number(report, "e2e", "bridge", "cpu_ms_per_job", "beat")
     number(report, "e2e", "bridge", "cpu_ms_per_job", "postgres")
     number(report, "e2e", "plain", "cpu_ms_per_job", "publisher")
+    number(report, "e2e", "plain_late_ack", "cpu_ms_per_job", "publisher")
+    for side in sides[1:]:
+        number(report, "e2e", "ratios", side, "throughput")
+        number(report, "e2e", "ratios", side, "cpu_all")
     number(report, "e2e", "bridge", "peak_rss_mib", "beat", "main")
     number(report, "e2e", "bridge", "postgres", "xacts_per_job")
     number(report, "e2e", "throughput_ratio")

@@ -129,6 +129,8 @@ PARAMS: dict[str, Any] = {
     "celery_task_id": "test-task",
     "lease_seconds": 30,
     "execution_id": -1,
+    "done_execution_id": -1,
+    "done_dispatch_key": NO_KEY,
     "output": "{}",
     "error": "boom",
     "final": False,
