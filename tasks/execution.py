@@ -45,7 +45,8 @@ class Attempt:
 
 
 def describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    # A NUL byte cannot be stored in text: the failure would go unrecorded.
+    text = f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00")
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
 
