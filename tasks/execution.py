@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 from tasks import store
 from tasks.db import Database
 from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
-from tasks.handlers import JobContext, get_handler, import_failures
+from tasks.handlers import TIME_LIMITS, JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
 
@@ -48,6 +48,11 @@ def describe(exc: BaseException) -> str:
     # A NUL byte cannot be stored in text: the failure would go unrecorded.
     text = f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00")
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def timed_out(exc: BaseException, limit: int | None) -> str:
+    after = f" after {limit} s" if limit is not None else ""
+    return f"{type(exc).__name__}: timed out{after} (the job's timeout_seconds)"
 
 
 def missing_handler_reason(job_type: str) -> str:
@@ -126,6 +131,9 @@ def run(
             )
             try:
                 output_json = store.encode_output(handler(ctx))
+            except TIME_LIMITS as exc:
+                # Recorded as a timeout, naming the limit the worker enforced.
+                error = timed_out(exc, attempt.time_limit)
             except Exception as exc:
                 error = describe(exc)
         outcome: Outcome = "completed"
