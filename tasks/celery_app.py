@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery, signals
+from celery.exceptions import Reject
 from kombu.transport import redis as kombu_redis
 
 from tasks.db import Database
-from tasks.execution import Attempt, run
+from tasks.execution import Attempt, StartUnavailable, run
 from tasks.handlers import load_handler_modules
 from tasks.ids import BROKER_PRIORITY, DispatchId, JobId
 from tasks.leases import LeaseKeeper
@@ -159,7 +160,16 @@ def run_job(self: Any, job_id: str, dispatch_id: int) -> str:
     _, soft = self.request.timelimit or (None, None)
     limit = None if soft is None else int(soft)
     attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit)
-    return run(runtime.db, runtime.leases, attempt)
+    try:
+        return run(runtime.db, runtime.leases, attempt)
+    except StartUnavailable as exc:
+        # Back to the broker (acks_late), for a worker that reaches Postgres;
+        # otherwise the job would wait for queue_timeout_seconds.
+        log.warning(
+            "postgres unavailable; message handed back",
+            extra={"action": "handed_back", "job_id": job_id, "task_id": self.request.id},
+        )
+        raise Reject(str(exc), requeue=True) from exc
 
 
 def prune_history_task(self: Any) -> int:

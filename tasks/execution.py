@@ -5,6 +5,11 @@ queued under the message's dispatch id, so a redelivered or duplicated
 message returns no row and is a logged no-op. Postgres decides retries;
 Celery's own retry is never used.
 
+If Postgres cannot be reached to start the attempt, the worker does not
+hold the message for long: after ``start_retry_for`` seconds it raises
+:class:`StartUnavailable` and the Celery task hands the message back to the
+broker, so another worker (one that reaches Postgres) runs it.
+
 If Postgres is away when the handler finishes, the result is kept in memory
 and recording is retried with backoff; if it still cannot be recorded, the
 lease runs out and the rescuer retries the attempt. Nothing is dropped
@@ -25,6 +30,7 @@ from tasks.errors import DatabaseUnavailable, HandlerError, InvalidInput
 from tasks.handlers import TIME_LIMITS, JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, JobId
 from tasks.leases import LeaseKeeper
+from tasks.models import StartedExecution
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,10 @@ Outcome = Literal["duplicate", "completed", "failed", "lost"]
 MAX_ERROR_CHARS = 4000
 
 T = TypeVar("T")
+
+
+class StartUnavailable(DatabaseUnavailable):
+    """Postgres could not be reached to start the attempt; hand the message back."""
 
 
 @dataclass(frozen=True)
@@ -82,22 +92,37 @@ def _record(action: str, call: Callable[[], T], retry_for: float) -> T:
             delay = min(delay * 2, 5.0)
 
 
+def _start(
+    db: Database, leases: LeaseKeeper, attempt: Attempt, retry_for: float
+) -> StartedExecution | None:
+    try:
+        return _record(
+            "start",
+            lambda: store.start_execution(
+                db,
+                attempt.job_id,
+                attempt.dispatch_id,
+                attempt.worker,
+                attempt.celery_task_id,
+                leases.lease_seconds,
+                timeout_seconds=attempt.time_limit,
+            ),
+            retry_for,
+        )
+    except DatabaseUnavailable as exc:
+        # Nothing ran. (If the start committed but its reply was lost, the
+        # returned message is a duplicate and the lease closes the attempt.)
+        raise StartUnavailable(str(exc)) from exc
+
+
 def run(
-    db: Database, leases: LeaseKeeper, attempt: Attempt, record_retry_for: float = 60.0
+    db: Database,
+    leases: LeaseKeeper,
+    attempt: Attempt,
+    record_retry_for: float = 60.0,
+    start_retry_for: float = 5.0,
 ) -> Outcome:
-    started = _record(
-        "start",
-        lambda: store.start_execution(
-            db,
-            attempt.job_id,
-            attempt.dispatch_id,
-            attempt.worker,
-            attempt.celery_task_id,
-            leases.lease_seconds,
-            timeout_seconds=attempt.time_limit,
-        ),
-        record_retry_for,
-    )
+    started = _start(db, leases, attempt, start_retry_for)
     if started is None:
         log.info(
             "duplicate or stale message ignored",
