@@ -13,7 +13,10 @@ Sections (``--only`` picks some):
 ``claim``     claim cost with ``--claim-rows`` rows in scheduled_jobs.
 ``lag``       scheduled_for -> started and manual trigger -> started.
 
-Everything runs on the local Postgres and Redis (``BENCH_DATABASE_URL``,
+``python -m bench chaos --minutes N [--seed S]`` is the chaos soak (bench/chaos.py,
+docs/reliability.md): on a Postgres and a Redis of its own, not the local ones.
+
+Everything else runs on the local Postgres and Redis (``BENCH_DATABASE_URL``,
 ``BENCH_REDIS_URL``), in throwaway ``bench_*`` databases and Redis db
 numbers 12-15, all dropped or flushed at the end.
 """

@@ -101,6 +101,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["chaos"]:
+        from bench import chaos
+
+        return chaos.main(argv[1:])
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     config = build_config(args)

@@ -6,6 +6,7 @@ Postgres (``FOR UPDATE SKIP LOCKED`` plus a dispatch id per claim), so a beat
 that lost its lock without knowing it still cannot dispatch twice.
 
 Each tick: extend the lock, run redbeat's entries (history pruning is one),
+check that Redis kept its data (else re-publish every queued claim at once),
 reap expired leases every ``TASKS_REAP_SECONDS``, claim and publish due
 jobs, then sleep on LISTEN/NOTIFY until the next tick or a wake-up (a job
 inserted, triggered or re-enabled, the scheduler resumed, a concurrency slot
@@ -78,6 +79,35 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
             )
 
 
+class BrokerWatch:
+    """Notices that Redis lost its data: a restart, a failover, a flush.
+
+    Two signs, read in one round trip: a marker key that vanished (``SET NX``
+    succeeds; covers a flush and a restart or failover without the data)
+    and a changed server run id (a restart that reloaded an older snapshot
+    keeps the marker but may have lost the newest messages). A missing
+    marker at the beat's first look (a fresh Redis, or a loss while no beat
+    ran) counts too: re-publishing is always safe.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._run_id: str | None = None
+
+    def lost(self, client: Any) -> bool:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(self.key, "1", nx=True)
+        pipe.info("server")
+        created, info = pipe.execute(raise_on_error=False)
+        if isinstance(created, Exception):
+            raise created
+        run_id = None if isinstance(info, Exception) else info.get("run_id")  # INFO may be renamed
+        restarted = self._run_id is not None and run_id is not None and run_id != self._run_id
+        if run_id is not None:
+            self._run_id = run_id
+        return bool(created) or restarted
+
+
 class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
     lock: Any = None
 
@@ -89,10 +119,13 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
         self.runtime = runtime
         self.settings = runtime.settings
         self.producer = Producer(runtime.db, self.publish, runtime.settings.claim_batch)
-        self.rescuer = Rescuer(runtime.db)
+        self.rescuer = Rescuer(runtime.db, runtime.settings.lease_seconds)
         self.listener = runtime.db.listener()
         self._next_reap = 0.0
         self._backoff = 0.0
+        self.broker_watch = BrokerWatch(f"{runtime.settings.key_prefix}:broker-marker")
+        self._next_broker_check = 0.0
+        self._republish_due = False
         super().__init__(app, *args, **kwargs)
 
     # ------------------------------------------------------------ publishing
@@ -125,6 +158,7 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             if not self._try_lock():
                 return float(self.max_interval)
             interval = float(super().tick(min=min, **kwargs))
+            self._check_broker()
         except LockError:
             log.warning("beat lock lost; standing by", extra={"action": "lock_lost"})
             self.lock = None
@@ -134,11 +168,19 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             return self._back_off()
         try:
             started = time.perf_counter()
+            if self._republish_due:
+                republished = self.producer.republish()
+                self._republish_due = False
+                log.warning(
+                    "queued jobs re-published after redis lost its data",
+                    extra={"action": "republished", "count": republished},
+                )
             self._maybe_reap()
             result = self.producer.run_once()
             self._record_tick(time.perf_counter() - started)
         except DatabaseUnavailable:
             log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
+            self.rescuer.unreachable()
             return self._back_off()
         except (RedisError, KombuOperationalError, OSError):
             # The producer already handed the claims back.
@@ -165,6 +207,7 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             self.listener.wait(max(0.0, wait))
         except DatabaseUnavailable:
             log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
+            self.rescuer.unreachable()
             return self._back_off()
         return 0.0
 
@@ -174,6 +217,18 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             tick_stats.record(get_redis(self.app), self.settings.key_prefix, seconds)
         except RedisError:
             log.warning("tick not recorded", exc_info=True, extra={"action": "tick_stats_lost"})
+
+    def _check_broker(self) -> None:
+        # At most once per tick interval: a beat draining a backlog loops
+        # without sleeping.
+        now = time.monotonic()
+        if now < self._next_broker_check:
+            return
+        self._next_broker_check = now + self.settings.tick_seconds
+        if self.broker_watch.lost(get_redis(self.app)):
+            log.warning("redis lost its data", extra={"action": "redis_data_lost"})
+            # Kept until the re-publish succeeds (Postgres may be away too).
+            self._republish_due = True
 
     def _maybe_reap(self) -> None:
         now = time.monotonic()

@@ -39,7 +39,7 @@ from tasks import logs, preflight
 from tasks.commits import SharedCommits
 from tasks.db import Database
 from tasks.errors import ConfigError
-from tasks.execution import Attempt, run
+from tasks.execution import Attempt, StartUnavailable, run
 from tasks.handlers import load_handler_modules, registered_types
 from tasks.ids import BROKER_PRIORITY, DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
@@ -315,11 +315,46 @@ def run_job(self: Any, job_id: str, dispatch_id: int, dispatch_key: str | None =
     limit = None if soft is None else int(soft)
     key = None if dispatch_key is None else DispatchKey(dispatch_key)
     attempt = Attempt(JobId(job_id), DispatchId(dispatch_id), self.request.id, worker, limit, key)
-    outcome = run(runtime.db, runtime.leases, attempt, raise_failure=True, commits=runtime.commits)
+    try:
+        outcome = run(
+            runtime.db, runtime.leases, attempt, raise_failure=True, commits=runtime.commits
+        )
+    except StartUnavailable as exc:
+        # Back to the broker, for a worker that reaches Postgres; otherwise
+        # the job would wait for queue_timeout_seconds. The message was
+        # acknowledged when the pool took it (early ack), so a requeue would
+        # find nothing to return: the same message is published again.
+        hand_back(self, job_id, dispatch_id, dispatch_key)
+        log.warning(
+            "postgres unavailable; message handed back",
+            extra={"action": "handed_back", "job_id": job_id, "task_id": self.request.id},
+        )
+        raise Ignore() from exc
     if outcome == "duplicate":
         self.send_event("task-ignored", reason="duplicate or stale dispatch", retry=False)
         raise Ignore()
     return outcome
+
+
+def hand_back(task: Any, job_id: str, dispatch_id: int, dispatch_key: str | None) -> None:
+    """Publish the message being run again, as the beat sent it: same task id,
+    queue, priority, job type name and limits. Nothing started, so whichever
+    worker takes it starts the attempt; a copy is a refused duplicate."""
+    request = task.request
+    delivery = request.delivery_info or {}
+    hard, soft = request.timelimit or (None, None)
+    task.app.send_task(
+        TASK_NAME,
+        args=(job_id, dispatch_id, dispatch_key),
+        argsrepr=repr((job_id, dispatch_id)),
+        task_id=request.id,
+        priority=delivery.get("priority"),
+        queue=delivery.get("routing_key"),
+        shadow=request.shadow,
+        retry=False,
+        time_limit=hard,
+        soft_time_limit=soft,
+    )
 
 
 def prune_history_task(self: Any) -> int:

@@ -62,7 +62,10 @@ _ERROR_MAP: tuple[tuple[type[BaseException], type[DatabaseError]], ...] = (
     (pgerr.CheckViolation, InvalidInput),
     (pgerr.NotNullViolation, InvalidInput),
     (pgerr.ForeignKeyViolation, InvalidInput),
-    (pgerr.DataException, InvalidInput),
+    # Every data error: psycopg raises class 22 errors (numeric out of range,
+    # \u0000 in jsonb, ...) as subclasses of DataError, not of DataException,
+    # and refuses a NUL byte in a text parameter with a plain DataError.
+    (psycopg.DataError, InvalidInput),
     (pgerr.AdminShutdown, DatabaseUnavailable),
     (pgerr.CannotConnectNow, DatabaseUnavailable),
     (psycopg.OperationalError, DatabaseUnavailable),
@@ -72,9 +75,21 @@ _ERROR_MAP: tuple[tuple[type[BaseException], type[DatabaseError]], ...] = (
 
 
 def _message(exc: BaseException) -> str:
+    """The server's message on one line; a data error adds its detail (the cause).
+
+    Only data errors: the detail of a constraint violation quotes the whole
+    failing row.
+    """
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return str(primary or exc).strip().splitlines()[0] if str(primary or exc).strip() else repr(exc)
+    detail = getattr(diag, "message_detail", None) if diag is not None else None
+    text = str(primary or exc).strip()
+    if not text:
+        return repr(exc)
+    first = text.splitlines()[0]
+    if detail and isinstance(exc, psycopg.DataError):
+        first += ": " + " ".join(str(detail).split())
+    return first
 
 
 def map_error(exc: BaseException) -> TasksError:

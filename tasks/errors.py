@@ -80,7 +80,8 @@ def describe(exc: BaseException, limit: int) -> str:
     Used for an execution's ``error_message`` (the worker, 4000) and for the
     per-item errors a job puts in its output (the meal-planner jobs, 500).
     """
-    text = f"{type(exc).__name__}: {exc}".strip()
+    # A NUL byte cannot be stored in text: the failure would go unrecorded.
+    text = f"{type(exc).__name__}: {exc}".strip().replace("\x00", "\\x00")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

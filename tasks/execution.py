@@ -8,6 +8,11 @@ a failed or abandoned attempt raises :class:`AttemptFailed` once Postgres
 has recorded it, chained to the handler's exception, so Celery reports it
 as a FAILURE (``task_failure``, ``task-failed`` event) without retrying it.
 
+If Postgres cannot be reached to start the attempt, the worker does not
+hold the message for long: after ``start_retry_for`` seconds it raises
+:class:`StartUnavailable` and the Celery task hands the message back to the
+broker, so another worker (one that reaches Postgres) runs it.
+
 If Postgres is away when the handler finishes, the result is kept in memory
 and recording is retried with backoff; if it still cannot be recorded, the
 lease runs out and the rescuer retries the attempt. Nothing is dropped
@@ -32,7 +37,7 @@ from tasks.errors import (
     InvalidInput,
     describe,
 )
-from tasks.handlers import JobContext, get_handler, import_failures
+from tasks.handlers import TIME_LIMITS, JobContext, get_handler, import_failures
 from tasks.ids import DispatchId, DispatchKey, JobId
 from tasks.leases import LeaseKeeper
 from tasks.models import StartedExecution
@@ -46,6 +51,10 @@ MAX_ERROR_CHARS = 4000
 T = TypeVar("T")
 
 
+class StartUnavailable(DatabaseUnavailable):
+    """Postgres could not be reached to start the attempt; hand the message back."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     job_id: JobId
@@ -56,6 +65,11 @@ class Attempt:
     # The claim's secret, from the message; None (an old or forged message)
     # starts nothing.
     dispatch_key: DispatchKey | None = field(default=None, repr=False)
+
+
+def timed_out(exc: BaseException, limit: int | None) -> str:
+    after = f" after {limit} s" if limit is not None else ""
+    return f"{type(exc).__name__}: timed out{after} (the job's timeout_seconds)"
 
 
 def missing_handler_reason(job_type: str) -> str:
@@ -92,6 +106,7 @@ def run(
     record_retry_for: float = 60.0,
     raise_failure: bool = False,
     commits: SharedCommits | None = None,
+    start_retry_for: float = 5.0,
 ) -> Outcome:
     """One attempt; with ``commits``, its completion may share the next start's commit."""
 
@@ -122,11 +137,16 @@ def run(
             timeout_seconds=attempt.time_limit,
         )
 
-    started = _record(
-        "start",
-        lambda: start() if commits is None else commits.start(start, after_completion),
-        record_retry_for,
-    )
+    try:
+        started = _record(
+            "start",
+            lambda: start() if commits is None else commits.start(start, after_completion),
+            start_retry_for,
+        )
+    except DatabaseUnavailable as exc:
+        # Nothing ran. (If the start committed but its reply was lost, the
+        # returned message is a duplicate and the lease closes the attempt.)
+        raise StartUnavailable(str(exc)) from exc
     if started is None:
         log.info(
             "duplicate or stale message ignored",
@@ -164,6 +184,9 @@ def run(
             )
             try:
                 output_json = store.encode_output(handler(ctx))
+            except TIME_LIMITS as exc:
+                # Recorded as a timeout, naming the limit the worker enforced.
+                error, cause = timed_out(exc, attempt.time_limit), exc
             except Exception as exc:
                 error, cause = describe(exc, MAX_ERROR_CHARS), exc
     except BaseException:

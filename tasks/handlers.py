@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
 from tasks.db import Database
 from tasks.errors import ConfigError, HandlerError
 from tasks.ids import ExecutionId, JobId, TriggerType, UserId
@@ -43,6 +45,14 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], "dict[str, Any] | None"]
+
+#: What the worker raises inside a handler when the job's ``timeout_seconds``
+#: runs out (Celery's soft time limit; billiard is Celery's pool library).
+#: A handler that isolates failures with a broad ``except Exception`` must let
+#: these through first (``except TIME_LIMITS: raise``): a swallowed soft limit
+#: keeps the handler working until the hard kill, and the attempt is then
+#: recorded as a lost lease instead of a timeout.
+TIME_LIMITS: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded, TimeLimitExceeded)
 
 _registry: dict[str, Handler] = {}
 

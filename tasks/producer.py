@@ -49,6 +49,21 @@ class Producer:
             return ProducerResult()
         # The claim moved: due work seen after it is new, so it gets its look again.
         self._held_back = False
+        self._publish_or_release(jobs)
+        return ProducerResult(claimed=len(jobs), published=len(jobs), full=len(jobs) >= self.batch)
+
+    def republish(self, now: datetime | None = None) -> int:
+        """Publish every queued claim again, under its dispatch id: the broker lost its data.
+
+        A message that survived and its new copy start the job once between
+        them (the later one is a duplicate), so re-publishing is always safe.
+        """
+        jobs = store.republish_queued(self.db, now=now)
+        if jobs:
+            self._publish_or_release(jobs)
+        return len(jobs)
+
+    def _publish_or_release(self, jobs: Sequence[ClaimedJob]) -> None:
         try:
             self.publish(jobs)
         except Exception:
@@ -58,7 +73,6 @@ class Producer:
                 extra={"action": "publish_failed", "released": released},
             )
             raise
-        return ProducerResult(claimed=len(jobs), published=len(jobs), full=len(jobs) >= self.batch)
 
     def seconds_until_due(self, longest: float) -> float:
         """How long the beat may sleep: until the next job falls due, at most ``longest``.

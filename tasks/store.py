@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasks.db import Database, Row
@@ -13,8 +13,7 @@ from tasks.ids import DispatchId, DispatchKey, ExecutionId, JobId, UserId
 from tasks.models import ClaimedJob, Reaped, StartedExecution
 
 
-def claim_due_jobs(db: Database, limit: int, now: datetime | None = None) -> list[ClaimedJob]:
-    rows = db.many("claim_due_jobs", limit=limit, now=now)
+def _claimed(rows: list[Any]) -> list[ClaimedJob]:
     return [
         ClaimedJob(
             job_id=JobId(r["job_id"]),
@@ -28,6 +27,22 @@ def claim_due_jobs(db: Database, limit: int, now: datetime | None = None) -> lis
         )
         for r in rows
     ]
+
+
+def claim_due_jobs(db: Database, limit: int, now: datetime | None = None) -> list[ClaimedJob]:
+    return _claimed(db.many("claim_due_jobs", limit=limit, now=now))
+
+
+def republish_queued(db: Database, now: datetime | None = None) -> list[ClaimedJob]:
+    """Every queued claim, under its existing dispatch id (Redis lost the messages)."""
+    return _claimed(db.many("republish_queued", now=now))
+
+
+def database_uptime(db: Database) -> timedelta:
+    row = db.one("database_uptime")
+    assert row is not None
+    uptime: timedelta = row["uptime"]
+    return uptime
 
 
 def release_claims(db: Database, dispatch_ids: Sequence[DispatchId]) -> int:

@@ -38,3 +38,16 @@ def sleep(ctx: JobContext) -> dict[str, Any]:
 @job_handler("test.bad_output")
 def bad_output(ctx: JobContext) -> dict[str, Any]:
     return {"not_json": {1, 2}}
+
+
+@job_handler("test.nul_output")
+def nul_output(ctx: JobContext) -> dict[str, Any]:
+    """Valid JSON that jsonb refuses: a \\u0000 in a string."""
+    _mark(ctx)
+    return {"text": "before\x00after"}
+
+
+@job_handler("test.nul_error")
+def nul_error(ctx: JobContext) -> None:
+    _mark(ctx)
+    raise ValueError("bad byte \x00 in input")

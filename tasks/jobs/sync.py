@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from tasks.db import Database
-from tasks.handlers import JobContext, job_handler
+from tasks.handlers import TIME_LIMITS, JobContext, job_handler
 from tasks.jobs.common import database_now, param_int, require_db, short_error
 from tasks.jobs.fatsecret import DiaryEntry, day_url, fetch_token, parse_day
 from tasks.jobs.http_client import HttpClient, HttpError, SyncError
@@ -278,6 +278,8 @@ def sync_diaries(
                     payload = http.get_json(url, {"Authorization": f"Bearer {token}"})
                 by_day[day] = parse_day(payload, day)
             written, deleted = _write_diary(db, uid, by_day, user["local_today"])
+        except TIME_LIMITS:
+            raise  # the job's timeout ends the whole run, not one user's part
         except Exception as exc:
             log.warning(
                 "diary sync failed for one user",
@@ -329,6 +331,8 @@ def run_sync(
                 full_sync_hours=param_int(params, "full_sync_hours", 24, 1, 24 * 30),
             )
             succeeded += 1
+        except TIME_LIMITS:
+            raise
         except Exception as exc:
             log.warning(
                 "recipe sync failed", extra={"action": "recipe_sync", "error": short_error(exc)}
@@ -350,6 +354,8 @@ def run_sync(
             output["food_diary"] = diary
             if diary["status"] != "error":
                 succeeded += 1
+        except TIME_LIMITS:
+            raise
         except Exception as exc:
             log.warning(
                 "diary sync failed", extra={"action": "diary_sync", "error": short_error(exc)}

@@ -51,6 +51,17 @@ FROM claim_due_jobs_v2(%(limit)s, %(now)s::timestamptz);
 -- A publish failed: the claimed jobs go back to pending, nothing is lost.
 SELECT release_claims_v1(%(dispatch_ids)s::bigint[]) AS released;
 
+-- name: republish_queued :many
+-- Redis lost its data: every queued claim, to publish again under its id.
+SELECT job_id, job_type, priority::text AS priority, dispatch_id, dispatch_key,
+       trigger_type::text AS trigger_type, scheduled_for, timeout_seconds
+FROM republish_queued_v1(%(now)s::timestamptz);
+
+-- name: database_uptime :one
+-- How long the Postgres server has been up, on its own clock: the reaper
+-- waits a full lease after a restart (see tasks.rescuer).
+SELECT now() - pg_postmaster_start_time() AS uptime;
+
 -- name: listen_wakeup :exec
 LISTEN meal_scheduler_wakeup;
 

@@ -41,8 +41,12 @@ def test_a_critical_job_waits_behind_at_most_one_prefetched_job_per_process(
     stack.beat()
     # Both processes busy, the next lows prefetched, the rest waiting in Redis.
     wait_until(lambda: len(executions(db)) >= 2 * CONCURRENCY, timeout=30)
-    inserted_at = db.execute("SELECT clock_timestamp() AS t").fetchone()["t"]
     insert_job(db, "crit", job_type="test.sleep", priority="critical", params={"seconds": 0.1})
+    # Counted from when the beat has claimed it (its message is then on its
+    # way to Redis): a low job that started while the beat was still waking
+    # up was not prefetched ahead of it.
+    wait_until(lambda: job(db, "crit")["status"] != "pending", timeout=30, interval=0.005)
+    inserted_at = db.execute("SELECT clock_timestamp() AS t").fetchone()["t"]
     wait_until(lambda: job(db, "crit")["status"] == "completed", timeout=30)
     runs = executions(db)
     crit = next(r for r in runs if r["job_id"] == "crit")

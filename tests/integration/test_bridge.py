@@ -149,6 +149,37 @@ def test_output_that_is_not_json_fails_the_execution(
     assert run["error_message"].startswith("HandlerError: handler output is not JSON")
 
 
+@pytest.mark.parametrize(
+    ("job_type", "message"),
+    [
+        (
+            "test.nul_output",
+            "HandlerError: output could not be stored: unsupported Unicode escape sequence:"
+            " \\u0000 cannot be converted to text.",
+        ),
+        ("test.nul_error", "ValueError: bad byte \\x00 in input"),
+    ],
+)
+def test_output_or_error_postgres_refuses_fails_the_attempt_at_once(
+    app: Celery,
+    worker: Any,
+    database: Database,
+    db: psycopg.Connection[Any],
+    tmp_path: Path,
+    job_type: str,
+    message: str,
+) -> None:
+    mark = tmp_path / "marks"
+    insert_job(db, "nul-1", job_type=job_type, params={"mark_file": str(mark)})
+    producer_for(app, database).run_once()
+    wait_until(lambda: [e for e in executions(db, "nul-1") if e["status"] != "running"])
+    [run] = executions(db, "nul-1")
+    # Recorded as a failure with the cause, not left to a lease that runs out.
+    assert (run["status"], run["error_message"]) == ("failed", message)
+    assert job(db, "nul-1")["next_trigger"] == "retry"
+    assert len(mark.read_text().splitlines()) == 1
+
+
 def test_critical_is_claimed_before_a_backlog_of_low(
     database: Database, db: psycopg.Connection[Any]
 ) -> None:

@@ -67,16 +67,18 @@ BEGIN
                        (SELECT c.timezone FROM scheduler_config c WHERE c.id = 1),
                        'UTC');
     v_time := make_time((p_config ->> 'hour')::integer, (p_config ->> 'minute')::integer, 0);
-    v_date := (p_from_time AT TIME ZONE v_zone)::date;
+    -- The day before from_time's local date: yesterday's slot may have been
+    -- shifted by a gap to after from_time (see above).
+    v_date := (p_from_time AT TIME ZONE v_zone)::date - 1;
     IF v_type = 'weekly' THEN
-        -- Move to the configured weekday on or after the local date (0 = Sunday).
+        -- Move to the configured weekday on or after that date (0 = Sunday).
         v_date := v_date + (((p_config ->> 'day')::integer - extract(dow FROM v_date)::integer + 7) % 7);
         v_step := 7;
     ELSE
         v_step := 1;
     END IF;
-    -- At most two steps are ever needed; the bound only guards against a bug.
-    FOR i IN 1..4 LOOP
+    -- At most three steps are ever needed; the bound only guards against a bug.
+    FOR i IN 1..5 LOOP
         v_result := local_to_instant(v_date + v_time, v_zone);
         IF v_result > p_from_time THEN
             RETURN v_result;
@@ -901,6 +903,22 @@ CREATE FUNCTION public.remove_worker_heartbeat_v1(p_node_name text) RETURNS void
     AS $$
     DELETE FROM worker_heartbeats WHERE node_name = p_node_name;
 $$;
+CREATE FUNCTION public.renew_job_lease_v1(p_job_id text, p_execution_id bigint, p_lease_seconds integer DEFAULT 300, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_lease_seconds IS NULL OR p_lease_seconds < 3 OR p_lease_seconds > 86400 THEN
+        RAISE EXCEPTION 'lease_seconds must be between 3 and 86400, got %',
+            coalesce(p_lease_seconds::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    p_now := CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END;
+    UPDATE job_executions e
+    SET lease_expires_at = p_now + make_interval(secs => p_lease_seconds)
+    WHERE e.id = p_execution_id AND e.job_id = p_job_id AND e.status = 'running';
+    RETURN FOUND;
+END;
+$$;
 CREATE FUNCTION public.renew_leases_v1(p_execution_ids bigint[], p_lease_seconds integer, p_now timestamp with time zone DEFAULT now()) RETURNS SETOF bigint
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -947,6 +965,27 @@ BEGIN
     WHERE x.id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM renewed r WHERE r.id = x.id);
 END;
+$$;
+CREATE FUNCTION public.republish_queued_v1(p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, dispatch_key text, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+    WITH queued AS (
+        SELECT s.id FROM scheduled_jobs s
+        WHERE s.status = 'queued'
+        FOR UPDATE SKIP LOCKED
+    ), again AS (
+        UPDATE scheduled_jobs s
+        SET queued_at = CASE WHEN p_now IS NULL THEN now() ELSE scheduler_now_v1(p_now) END
+        FROM queued
+        WHERE s.id = queued.id
+        RETURNING s.id, s.job_type, s.priority, s.dispatch_id, s.next_trigger,
+                  s.scheduled_for, s.timeout_seconds
+    )
+    SELECT a.id, a.job_type, a.priority, a.dispatch_id, dispatch_key_v1(a.dispatch_id),
+           a.next_trigger, a.scheduled_for, a.timeout_seconds
+    FROM again a
+    ORDER BY a.priority DESC, a.scheduled_for, a.id;
 $$;
 CREATE FUNCTION public.scheduled_jobs_sync_occurrence() RETURNS trigger
     LANGUAGE plpgsql
@@ -1202,10 +1241,12 @@ BEGIN
     SET status = 'running', started_at = now(), queued_at = NULL
     WHERE id = p_job_id;
     INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
-                                started_at, dispatch_id)
+                                started_at, dispatch_id, lease_expires_at, deadline_at)
     VALUES (p_job_id, 'running', v_trigger, v_job.error_count + 1,
             CASE WHEN v_trigger = 'dependent' THEN v_job.next_parent_job_id END,
-            now(), v_job.dispatch_id)
+            now(), v_job.dispatch_id,
+            now() + interval '300 seconds',
+            now() + make_interval(secs => v_job.timeout_seconds))
     RETURNING id INTO v_exec_id;
     RETURN v_exec_id;
 END;

@@ -94,6 +94,7 @@ class StubStore:
             "renew_leases": [],
             "reap_expired": [],
             "next_due_at": (None, T0),
+            "database_uptime": timedelta(days=1),
         }
 
     def script(self, name: str, *answers: Any) -> None:
@@ -168,6 +169,9 @@ class StubStore:
 
     def next_due_at(self, db: Any) -> Any:
         return self._answer("next_due_at")
+
+    def database_uptime(self, db: Any) -> Any:
+        return self._answer("database_uptime")
 
 
 def _params(func: Callable[..., Any]) -> list[str]:

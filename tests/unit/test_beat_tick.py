@@ -68,7 +68,12 @@ def scheduler(publish: Callable[[Sequence[ClaimedJob]], None] | None = None) -> 
     )
     sched.published = []  # type: ignore[attr-defined]
     sched.producer = Producer(DB, publish or sched.published.extend, BATCH)  # type: ignore[attr-defined]
-    sched.rescuer = Rescuer(DB)
+    sched.rescuer = Rescuer(DB, 30)
+    # Postgres reachable for longer than a lease: the reaper's outage rule
+    # (tests/integration/test_rescuer.py) does not hold it back here.
+    sched.rescuer._reachable_since = float("-inf")
+    sched._next_broker_check = float("inf")  # Redis data loss: tests/unit/test_broker_watch.py
+    sched._republish_due = False
     sched.listener = Listener()
     sched._next_reap = 0.0
     sched._backoff = 0.0

@@ -27,6 +27,7 @@ RELEASED: dict[tuple[int, str], str] = {
     (6, "security"): "0f835f9ced1b7b263fed907cf95ef8935bd460904dd392ef1f92464c2c1611f2",
     (7, "dashboard"): "cf0f29efeb58d39b5fa7e7cb627ef760ace211e0ab23584be8dc8ab857f7b6a6",
     (8, "autovacuum"): "c7843266a6bfbde06853377874b30d1711aa9a092839785cb1f94f91d5ea1f02",
+    (9, "reliability"): "69d8391f2cd78b63bae2e113a9ca8c2a33a4ef224c25e00f73532f6f85b1acc8",
 }
 
 
