@@ -1184,7 +1184,10 @@ BEGIN
         UPDATE scheduled_jobs s
         SET status = 'running', started_at = p_now
         WHERE s.id = p_job_id
-          AND s.status = 'queued'
+          -- IS NOT DISTINCT FROM, not =: the same test (status is NOT NULL),
+          -- but one no status index can serve, so the row is found by its
+          -- primary key whatever the statistics say (see above).
+          AND s.status IS NOT DISTINCT FROM 'queued'
           AND s.dispatch_id = p_dispatch_id
         RETURNING s.id, s.job_type, s.user_id, s.parameters, s.error_count, s.next_trigger,
                   s.next_parent_job_id, s.timeout_seconds, s.scheduled_for, s.dispatch_id
