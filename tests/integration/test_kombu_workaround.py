@@ -24,7 +24,7 @@ import pytest
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.transport import redis as kombu_redis
 
-from tasks.celery_app import RedisTransport, _RedisChannel, _RedisQoS
+from tasks.redis_transport import RedisTransport, _RedisChannel, _RedisQoS
 from tests.support import OwnRedis
 
 VERIFIED = ("5.7.",)  # kombu versions this workaround was verified on (pyproject: <5.8)

@@ -17,7 +17,8 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from tasks.beat import MealScheduler
-from tasks.celery_app import create_app, redis_tls_options
+from tasks.celery_app import create_app
+from tasks.redis_transport import redis_tls_options
 from tasks.settings import Settings
 from tests.support import OwnRedis, executions, insert_job, job, wait_until
 
@@ -193,7 +194,7 @@ def test_a_certificate_for_another_host_is_refused(tls_redis: OwnRedis, db_url: 
 def test_ssl_cert_reqs_none_is_accepted_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="tasks.celery_app"):
+    with caplog.at_level(logging.WARNING, logger="tasks.redis_transport"):
         options = redis_tls_options("rediss://h:6380/0?ssl_cert_reqs=none")
     assert options == {"ssl_cert_reqs": ssl.CERT_NONE, "ssl_check_hostname": False}
     assert [r.action for r in caplog.records] == ["redis_tls_unverified"]  # type: ignore[attr-defined]
