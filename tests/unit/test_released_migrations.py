@@ -29,6 +29,7 @@ RELEASED: dict[tuple[int, str], str] = {
     (8, "autovacuum"): "c7843266a6bfbde06853377874b30d1711aa9a092839785cb1f94f91d5ea1f02",
     (9, "reliability"): "69d8391f2cd78b63bae2e113a9ca8c2a33a4ef224c25e00f73532f6f85b1acc8",
     (10, "start_plan"): "181adeb3e9e8aebee42f790492d0e7a05773d1ae6aeba33dd057c0259d1a40a8",
+    (11, "clock_role"): "8f98c994b258db2d084546e6576aacce4adfeaddee6948069c9bd3babfe85fe5",
 }
 
 
