@@ -125,34 +125,45 @@ CREATE FUNCTION public.claim_due_jobs_v1(p_limit integer, p_now timestamp with t
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_enabled   boolean;
-    v_max       integer;
-    v_active    integer;
-    v_remaining integer;
-    v_got       integer;
-    v_priority  job_priority;
-    v_capped    boolean;
+    v_enabled    boolean;
+    v_cap        integer;
+    v_state      scheduler_state%ROWTYPE;
+    v_free       integer;
+    v_counted_at timestamptz;
+    v_active     integer;
+    v_remaining  integer;
+    v_got        integer;
+    v_priority   job_priority;
+    v_capped     boolean;
 BEGIN
     IF p_limit IS NULL OR p_limit <= 0 THEN
         RETURN;
     END IF;
-    SELECT c.enabled, c.max_concurrent_jobs INTO v_enabled, v_max
+    SELECT c.enabled, coalesce(c.max_concurrent_jobs, 5) INTO v_enabled, v_cap
     FROM scheduler_config c WHERE c.id = 1;
     IF NOT coalesce(v_enabled, true) THEN
         RETURN;
     END IF;
-    -- Fixed key: 'meal-scheduler claim' (any constant works; it only has to
-    -- differ from the migration runner's key).
+    -- Fixed key: 'meal-scheduler claim' (002's; every claimer takes it).
     PERFORM pg_advisory_xact_lock(7269381244500191002);
-    -- Counted after taking the lock: in READ COMMITTED this statement's
-    -- snapshot sees everything the previous lock holder committed.
-    -- Counting stops at the cap: past it the answer is "no slot" anyway.
-    SELECT count(*) INTO v_active
-    FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
-          LIMIT coalesce(v_max, 5)) AS active;
-    v_remaining := least(p_limit, coalesce(v_max, 5) - v_active);
-    -- The cap, not the batch size, limits this claim.
-    v_capped := coalesce(v_max, 5) - v_active < p_limit;
+    -- Read after taking the lock: the previous holder's headroom is committed.
+    SELECT * INTO v_state FROM scheduler_state st WHERE st.id = 1;
+    v_free := v_state.headroom;
+    v_counted_at := v_state.headroom_counted_at;
+    IF v_free IS NULL OR v_free < p_limit
+       OR v_state.headroom_cap IS DISTINCT FROM v_cap
+       OR v_counted_at < now() - interval '60 seconds' THEN
+        -- 002's count: stops at the cap, past it the answer is "no slot".
+        SELECT count(*) INTO v_active
+        FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
+              LIMIT v_cap) AS active;
+        v_free := v_cap - v_active;
+        v_counted_at := now();
+    END IF;
+    v_remaining := least(p_limit, v_free);
+    -- The cap, not the batch size, limits this claim (only ever decided on
+    -- a fresh count: a kept headroom below the batch is counted again).
+    v_capped := v_free < p_limit;
     FOREACH v_priority IN ARRAY ARRAY['critical', 'high', 'medium', 'low']::job_priority[] LOOP
         EXIT WHEN v_remaining <= 0;
         RETURN QUERY
@@ -180,12 +191,20 @@ BEGIN
             ORDER BY c.scheduled_for, c.id;
         GET DIAGNOSTICS v_got = ROW_COUNT;
         v_remaining := v_remaining - v_got;
+        v_free := v_free - v_got;
     END LOOP;
     -- Capped only if every free slot was filled (more may be due).
     v_capped := v_capped AND v_remaining <= 0;
-    INSERT INTO scheduler_state AS st (id, dispatch_capped) VALUES (1, v_capped)
-    ON CONFLICT (id) DO UPDATE SET dispatch_capped = excluded.dispatch_capped
-    WHERE st.dispatch_capped IS DISTINCT FROM excluded.dispatch_capped;
+    -- An idle claim on a fresh headroom writes nothing.
+    INSERT INTO scheduler_state AS st (id, dispatch_capped, headroom, headroom_cap,
+                                       headroom_counted_at)
+    VALUES (1, v_capped, greatest(v_free, 0), v_cap, v_counted_at)
+    ON CONFLICT (id) DO UPDATE
+    SET dispatch_capped = excluded.dispatch_capped, headroom = excluded.headroom,
+        headroom_cap = excluded.headroom_cap, headroom_counted_at = excluded.headroom_counted_at
+    WHERE (st.dispatch_capped, st.headroom, st.headroom_cap, st.headroom_counted_at)
+          IS DISTINCT FROM (excluded.dispatch_capped, excluded.headroom, excluded.headroom_cap,
+                            excluded.headroom_counted_at);
 END;
 $$;
 CREATE FUNCTION public.claim_due_jobs_v2(p_limit integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, dispatch_key text, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
@@ -1247,6 +1266,9 @@ BEGIN
     UPDATE scheduled_jobs
     SET status = 'running', started_at = now(), queued_at = NULL
     WHERE id = p_job_id;
+    -- One slot fewer for the claim, which no longer counts every time (012).
+    UPDATE scheduler_state st SET headroom = st.headroom - 1
+    WHERE st.id = 1 AND st.headroom > 0;
     INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
                                 started_at, dispatch_id, lease_expires_at, deadline_at)
     VALUES (p_job_id, 'running', v_trigger, v_job.error_count + 1,
@@ -1645,8 +1667,14 @@ COMMENT ON TABLE public.scheduler_secrets IS 'meal-scheduler 006: the secret beh
 CREATE TABLE public.scheduler_state (
     id integer DEFAULT 1 NOT NULL,
     dispatch_capped boolean DEFAULT false NOT NULL,
+    headroom integer,
+    headroom_cap integer,
+    headroom_counted_at timestamp with time zone,
     CONSTRAINT scheduler_state_id_check CHECK ((id = 1))
 );
+COMMENT ON COLUMN public.scheduler_state.headroom IS 'Free slots under headroom_cap at most, as the last claim left them (012)';
+COMMENT ON COLUMN public.scheduler_state.headroom_cap IS 'max_concurrent_jobs when headroom was counted';
+COMMENT ON COLUMN public.scheduler_state.headroom_counted_at IS 'When the claim last counted queued + running jobs (server clock)';
 CREATE TABLE public.sync_cursors (
     id bigint NOT NULL,
     source text NOT NULL,
