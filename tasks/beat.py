@@ -53,7 +53,16 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
     dispatch id and is refused by ``start_execution``.
     """
     with app.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE_MAX):
+        # kombu declares the queue before every publish: it binds a copy of
+        # the queue and its exchange to the channel, then finds it in the
+        # connection's cache of declared entities and does nothing. The same
+        # cache, read here first, skips the copies (a fifth of the beat's CPU
+        # per message); a queue the connection has not declared yet (the
+        # first message, a new connection after Redis went away) still is.
+        declared = producer.channel.connection.client.declared_entities
         for job in jobs:
+            name = job_queue(queue, job.job_type)
+            declare: list[Any] | None = [] if hash(app.amqp.queues[name]) in declared else None
             limits = {}
             if job.timeout_seconds is not None:
                 # The soft limit raises inside the handler (the attempt fails
@@ -69,9 +78,11 @@ def publish_jobs(app: Any, queue: str, jobs: Sequence[ClaimedJob]) -> None:
                 # Events, Flower and worker logs show this instead of args:
                 # the dispatch key stays out of them.
                 argsrepr=repr((job.job_id, job.dispatch_id)),
+                kwargsrepr="{}",  # what Celery would print, without formatting it per message
                 task_id=job.task_id,
                 priority=BROKER_PRIORITY[job.priority],
-                queue=job_queue(queue, job.job_type),
+                queue=name,
+                declare=declare,
                 shadow=job.job_type,
                 producer=producer,
                 retry=False,
