@@ -94,6 +94,33 @@ def _queue_empty(app: Celery) -> bool:
         return all(client.llen(k) == 0 for k in keys)
 
 
+def test_every_message_reaches_its_queue_before_any_worker_declared_it(
+    app: Celery, database: Database, db: psycopg.Connection[Any]
+) -> None:
+    # The first publish to a queue declares it (its binding in Redis); later
+    # ones skip kombu's per-message declaration (tasks.beat.publish_jobs).
+    # Without the binding a message to the queue's exchange is undeliverable.
+    for i in range(3):
+        insert_job(db, f"nobody-{i}", "test.nobody_handles_this")
+    sent: list[ClaimedJob] = []
+    queue = app.meal_runtime.settings.queue
+
+    def one_at_a_time(jobs: Any) -> None:
+        for claimed in jobs:
+            sent.append(claimed)
+            publish_jobs(app, queue, [claimed])
+
+    Producer(database, one_at_a_time, 10).run_once()
+    assert len(sent) == 3
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        name = f"{queue}.test.nobody_handles_this"
+        # One list per priority step: the queue's name, then its step.
+        assert sum(client.llen(k) for k in client.keys(f"{name}*")) == 3
+        bindings = client.smembers(f"_kombu.binding.{name}")
+    assert len(bindings) == 1
+
+
 def test_a_failed_publish_hands_the_claim_back(
     database: Database, db: psycopg.Connection[Any]
 ) -> None:
