@@ -1,4 +1,4 @@
--- 012_claim_headroom: the claim no longer counts every active job.
+-- 012_claim_headroom: the claim no longer counts every queued job.
 --
 -- claim_due_jobs_v1 (002) counted queued + running jobs up to
 -- max_concurrent_jobs on every claim. With the cap above the backlog (a
@@ -7,32 +7,27 @@
 -- at 265,000 queued, so dispatching a storm was quadratic in its size
 -- (docs/scale.md, "What breaks first").
 --
--- Now the claim keeps the free slots it counted in scheduler_state.headroom
--- and spends them: each claim takes min(batch, headroom) jobs and subtracts
--- what it took. Besides start_job (below), only the claim adds to queued +
--- running, under the advisory lock; completions, failures and the reaper
--- only free slots, so the kept figure never exceeds the true number of free
--- slots: the cap holds as before. It is counted again (up to the cap, as in 002) when it cannot
--- cover a full batch (the cap may bind: the exact count decides, and sets
--- dispatch_capped as before), when max_concurrent_jobs changed, and at
--- least every 60 seconds (a safety net for rows written by hand). The
--- seed's start_job, the one other way a job becomes active (an executor
--- outside Celery; the claim's cap never stopped it), spends a slot of the
--- kept headroom too. Signatures, grants and security are unchanged;
--- claim_due_jobs_v2 (006) calls claim_due_jobs_v1.
+-- Now the claim keeps, in scheduler_state.queued_estimate, a figure that is
+-- never below the number of queued jobs: only the claim makes a job queued
+-- (under its advisory lock, which serialises claimers), and it adds what it
+-- claimed; every other change (a start, a completion, the reaper, a release)
+-- only takes jobs out of queued. Running jobs are counted exactly on every
+-- claim, as before (at most max_concurrent_jobs index entries, and in a
+-- storm only the few the workers hold), so the seed's start_job, which
+-- makes a job running outside the claim, needs no coordination. Free slots
+-- = cap - queued_estimate - running is therefore never above the true
+-- figure, and the cap holds as before. Queued jobs are counted again only
+-- when that estimate cannot fill a whole batch (the cap may bind: an exact
+-- count then decides, and sets dispatch_capped as before), and a count cut
+-- short at the cap is kept as unknown, so the next claim counts again.
+-- The cap is read on every claim. Signature, grants and security are
+-- 002/004/006's; claim_due_jobs_v2 (006) calls claim_due_jobs_v1.
 -- No BEGIN/COMMIT: the migration runner wraps each file in one transaction.
 
-ALTER TABLE scheduler_state
-    ADD COLUMN headroom integer,
-    ADD COLUMN headroom_cap integer,
-    ADD COLUMN headroom_counted_at timestamptz;
+ALTER TABLE scheduler_state ADD COLUMN queued_estimate integer;
 
-COMMENT ON COLUMN scheduler_state.headroom IS
-    'Free slots under headroom_cap at most, as the last claim left them (012)';
-COMMENT ON COLUMN scheduler_state.headroom_cap IS
-    'max_concurrent_jobs when headroom was counted';
-COMMENT ON COLUMN scheduler_state.headroom_counted_at IS
-    'When the claim last counted queued + running jobs (server clock)';
+COMMENT ON COLUMN scheduler_state.queued_estimate IS
+    'At least the number of queued jobs, as the last claim left it; NULL: unknown (012)';
 
 CREATE OR REPLACE FUNCTION claim_due_jobs_v1(p_limit integer, p_now timestamptz DEFAULT now())
 RETURNS TABLE (job_id text, job_type text, priority job_priority, dispatch_id bigint,
@@ -44,16 +39,15 @@ SET search_path = pg_catalog, public, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_enabled    boolean;
-    v_cap        integer;
-    v_state      scheduler_state%ROWTYPE;
-    v_free       integer;
-    v_counted_at timestamptz;
-    v_active     integer;
-    v_remaining  integer;
-    v_got        integer;
-    v_priority   job_priority;
-    v_capped     boolean;
+    v_enabled   boolean;
+    v_cap       integer;
+    v_queued    integer;
+    v_running   integer;
+    v_free      integer;
+    v_remaining integer;
+    v_got       integer;
+    v_priority  job_priority;
+    v_capped    boolean;
 BEGIN
     IF p_limit IS NULL OR p_limit <= 0 THEN
         RETURN;
@@ -67,23 +61,28 @@ BEGIN
     -- Fixed key: 'meal-scheduler claim' (002's; every claimer takes it).
     PERFORM pg_advisory_xact_lock(7269381244500191002);
 
-    -- Read after taking the lock: the previous holder's headroom is committed.
-    SELECT * INTO v_state FROM scheduler_state st WHERE st.id = 1;
-    v_free := v_state.headroom;
-    v_counted_at := v_state.headroom_counted_at;
-    IF v_free IS NULL OR v_free < p_limit
-       OR v_state.headroom_cap IS DISTINCT FROM v_cap
-       OR v_counted_at < now() - interval '60 seconds' THEN
-        -- 002's count: stops at the cap, past it the answer is "no slot".
-        SELECT count(*) INTO v_active
-        FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
-              LIMIT v_cap) AS active;
-        v_free := v_cap - v_active;
-        v_counted_at := now();
+    -- Read after taking the lock: the previous claimer's figure is committed.
+    -- Only claimers write it, so no row lock is needed (a start_job never
+    -- waits for the claim, nor the claim for it).
+    SELECT st.queued_estimate INTO v_queued FROM scheduler_state st WHERE st.id = 1;
+    -- Counting stops at the cap: past it the answer is "no slot" anyway.
+    SELECT count(*) INTO v_running
+    FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status = 'running' LIMIT v_cap) AS running;
+    v_free := v_cap - v_running - coalesce(v_queued, v_cap);
+    IF v_free < p_limit THEN
+        -- The estimate cannot fill a batch: count queued jobs exactly (up to
+        -- what is left under the cap).
+        SELECT count(*) INTO v_queued
+        FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status = 'queued'
+              LIMIT greatest(v_cap - v_running, 0)) AS queued;
+        v_free := v_cap - v_running - v_queued;
+        IF v_free <= 0 THEN
+            v_queued := NULL;  -- maybe cut short at the cap: unknown
+        END IF;
     END IF;
     v_remaining := least(p_limit, v_free);
-    -- The cap, not the batch size, limits this claim (only ever decided on
-    -- a fresh count: a kept headroom below the batch is counted again).
+    -- The cap, not the batch size, limits this claim (decided on an exact
+    -- count: an estimate below the batch is counted again above).
     v_capped := v_free < p_limit;
 
     FOREACH v_priority IN ARRAY ARRAY['critical', 'high', 'medium', 'low']::job_priority[] LOOP
@@ -113,75 +112,16 @@ BEGIN
             ORDER BY c.scheduled_for, c.id;
         GET DIAGNOSTICS v_got = ROW_COUNT;
         v_remaining := v_remaining - v_got;
-        v_free := v_free - v_got;
+        v_queued := v_queued + v_got;
     END LOOP;
     -- Capped only if every free slot was filled (more may be due).
     v_capped := v_capped AND v_remaining <= 0;
-    -- An idle claim on a fresh headroom writes nothing.
-    INSERT INTO scheduler_state AS st (id, dispatch_capped, headroom, headroom_cap,
-                                       headroom_counted_at)
-    VALUES (1, v_capped, greatest(v_free, 0), v_cap, v_counted_at)
+    -- Written only when it changed: an idle claim writes nothing.
+    INSERT INTO scheduler_state AS st (id, dispatch_capped, queued_estimate)
+    VALUES (1, v_capped, v_queued)
     ON CONFLICT (id) DO UPDATE
-    SET dispatch_capped = excluded.dispatch_capped, headroom = excluded.headroom,
-        headroom_cap = excluded.headroom_cap, headroom_counted_at = excluded.headroom_counted_at
-    WHERE (st.dispatch_capped, st.headroom, st.headroom_cap, st.headroom_counted_at)
-          IS DISTINCT FROM (excluded.dispatch_capped, excluded.headroom, excluded.headroom_cap,
-                            excluded.headroom_counted_at);
-END;
-$$;
-
--- start_job: as in 009, plus the slot it takes from the claim's headroom.
-CREATE OR REPLACE FUNCTION start_job(p_job_id text, p_trigger_type text)
-RETURNS bigint
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-DECLARE
-    v_trigger trigger_type;
-    v_job     scheduled_jobs%ROWTYPE;
-    v_exec_id bigint;
-BEGIN
-    IF p_trigger_type IS NULL
-       OR NOT (p_trigger_type = ANY (enum_range(NULL::trigger_type)::text[])) THEN
-        RAISE EXCEPTION 'trigger_type must be one of scheduled, manual, retry, dependent, got "%"',
-            coalesce(p_trigger_type, 'NULL') USING ERRCODE = '22023';
-    END IF;
-    v_trigger := p_trigger_type::trigger_type;
-
-    SELECT * INTO v_job FROM scheduled_jobs WHERE id = p_job_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'job "%" does not exist', p_job_id USING ERRCODE = 'P0002';
-    END IF;
-    IF v_job.status NOT IN ('pending', 'queued') THEN
-        RAISE EXCEPTION 'job "%" is not startable: status %', p_job_id, v_job.status;
-    END IF;
-    IF NOT v_job.enabled THEN
-        RAISE EXCEPTION 'job "%" is not startable: disabled', p_job_id;
-    END IF;
-    IF v_job.status = 'pending' AND v_job.scheduled_for > now() THEN
-        RAISE EXCEPTION 'job "%" is not startable: not due until %', p_job_id, v_job.scheduled_for;
-    END IF;
-    IF v_job.status = 'queued' THEN
-        RAISE EXCEPTION 'job "%" is not startable: it was dispatched to a worker', p_job_id;
-    END IF;
-
-    UPDATE scheduled_jobs
-    SET status = 'running', started_at = now(), queued_at = NULL
-    WHERE id = p_job_id;
-    -- One slot fewer for the claim, which no longer counts every time (012).
-    UPDATE scheduler_state st SET headroom = st.headroom - 1
-    WHERE st.id = 1 AND st.headroom > 0;
-
-    INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
-                                started_at, dispatch_id, lease_expires_at, deadline_at)
-    VALUES (p_job_id, 'running', v_trigger, v_job.error_count + 1,
-            CASE WHEN v_trigger = 'dependent' THEN v_job.next_parent_job_id END,
-            now(), v_job.dispatch_id,
-            now() + interval '300 seconds',
-            now() + make_interval(secs => v_job.timeout_seconds))
-    RETURNING id INTO v_exec_id;
-    RETURN v_exec_id;
+    SET dispatch_capped = excluded.dispatch_capped, queued_estimate = excluded.queued_estimate
+    WHERE (st.dispatch_capped, st.queued_estimate)
+          IS DISTINCT FROM (excluded.dispatch_capped, excluded.queued_estimate);
 END;
 $$;

@@ -1,6 +1,6 @@
 -- Rollback of 012_claim_headroom: claim_due_jobs_v1 as 002 defined it (with
 -- 004's SECURITY DEFINER and 006's search_path), and scheduler_state without
--- the kept headroom; start_job as 009 defined it.
+-- the queued estimate.
 -- No BEGIN/COMMIT: the migration runner wraps each file in one transaction.
 
 CREATE OR REPLACE FUNCTION claim_due_jobs_v1(p_limit integer, p_now timestamptz DEFAULT now())
@@ -80,59 +80,5 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION start_job(p_job_id text, p_trigger_type text)
-RETURNS bigint
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, public, pg_temp
-AS $$
-DECLARE
-    v_trigger trigger_type;
-    v_job     scheduled_jobs%ROWTYPE;
-    v_exec_id bigint;
-BEGIN
-    IF p_trigger_type IS NULL
-       OR NOT (p_trigger_type = ANY (enum_range(NULL::trigger_type)::text[])) THEN
-        RAISE EXCEPTION 'trigger_type must be one of scheduled, manual, retry, dependent, got "%"',
-            coalesce(p_trigger_type, 'NULL') USING ERRCODE = '22023';
-    END IF;
-    v_trigger := p_trigger_type::trigger_type;
 
-    SELECT * INTO v_job FROM scheduled_jobs WHERE id = p_job_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'job "%" does not exist', p_job_id USING ERRCODE = 'P0002';
-    END IF;
-    IF v_job.status NOT IN ('pending', 'queued') THEN
-        RAISE EXCEPTION 'job "%" is not startable: status %', p_job_id, v_job.status;
-    END IF;
-    IF NOT v_job.enabled THEN
-        RAISE EXCEPTION 'job "%" is not startable: disabled', p_job_id;
-    END IF;
-    IF v_job.status = 'pending' AND v_job.scheduled_for > now() THEN
-        RAISE EXCEPTION 'job "%" is not startable: not due until %', p_job_id, v_job.scheduled_for;
-    END IF;
-    IF v_job.status = 'queued' THEN
-        RAISE EXCEPTION 'job "%" is not startable: it was dispatched to a worker', p_job_id;
-    END IF;
-
-    UPDATE scheduled_jobs
-    SET status = 'running', started_at = now(), queued_at = NULL
-    WHERE id = p_job_id;
-
-    INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
-                                started_at, dispatch_id, lease_expires_at, deadline_at)
-    VALUES (p_job_id, 'running', v_trigger, v_job.error_count + 1,
-            CASE WHEN v_trigger = 'dependent' THEN v_job.next_parent_job_id END,
-            now(), v_job.dispatch_id,
-            now() + interval '300 seconds',
-            now() + make_interval(secs => v_job.timeout_seconds))
-    RETURNING id INTO v_exec_id;
-    RETURN v_exec_id;
-END;
-$$;
-
-ALTER TABLE scheduler_state
-    DROP COLUMN headroom,
-    DROP COLUMN headroom_cap,
-    DROP COLUMN headroom_counted_at;
+ALTER TABLE scheduler_state DROP COLUMN queued_estimate;

@@ -125,16 +125,15 @@ CREATE FUNCTION public.claim_due_jobs_v1(p_limit integer, p_now timestamp with t
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_enabled    boolean;
-    v_cap        integer;
-    v_state      scheduler_state%ROWTYPE;
-    v_free       integer;
-    v_counted_at timestamptz;
-    v_active     integer;
-    v_remaining  integer;
-    v_got        integer;
-    v_priority   job_priority;
-    v_capped     boolean;
+    v_enabled   boolean;
+    v_cap       integer;
+    v_queued    integer;
+    v_running   integer;
+    v_free      integer;
+    v_remaining integer;
+    v_got       integer;
+    v_priority  job_priority;
+    v_capped    boolean;
 BEGIN
     IF p_limit IS NULL OR p_limit <= 0 THEN
         RETURN;
@@ -146,23 +145,28 @@ BEGIN
     END IF;
     -- Fixed key: 'meal-scheduler claim' (002's; every claimer takes it).
     PERFORM pg_advisory_xact_lock(7269381244500191002);
-    -- Read after taking the lock: the previous holder's headroom is committed.
-    SELECT * INTO v_state FROM scheduler_state st WHERE st.id = 1;
-    v_free := v_state.headroom;
-    v_counted_at := v_state.headroom_counted_at;
-    IF v_free IS NULL OR v_free < p_limit
-       OR v_state.headroom_cap IS DISTINCT FROM v_cap
-       OR v_counted_at < now() - interval '60 seconds' THEN
-        -- 002's count: stops at the cap, past it the answer is "no slot".
-        SELECT count(*) INTO v_active
-        FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status IN ('queued', 'running')
-              LIMIT v_cap) AS active;
-        v_free := v_cap - v_active;
-        v_counted_at := now();
+    -- Read after taking the lock: the previous claimer's figure is committed.
+    -- Only claimers write it, so no row lock is needed (a start_job never
+    -- waits for the claim, nor the claim for it).
+    SELECT st.queued_estimate INTO v_queued FROM scheduler_state st WHERE st.id = 1;
+    -- Counting stops at the cap: past it the answer is "no slot" anyway.
+    SELECT count(*) INTO v_running
+    FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status = 'running' LIMIT v_cap) AS running;
+    v_free := v_cap - v_running - coalesce(v_queued, v_cap);
+    IF v_free < p_limit THEN
+        -- The estimate cannot fill a batch: count queued jobs exactly (up to
+        -- what is left under the cap).
+        SELECT count(*) INTO v_queued
+        FROM (SELECT 1 FROM scheduled_jobs s WHERE s.status = 'queued'
+              LIMIT greatest(v_cap - v_running, 0)) AS queued;
+        v_free := v_cap - v_running - v_queued;
+        IF v_free <= 0 THEN
+            v_queued := NULL;  -- maybe cut short at the cap: unknown
+        END IF;
     END IF;
     v_remaining := least(p_limit, v_free);
-    -- The cap, not the batch size, limits this claim (only ever decided on
-    -- a fresh count: a kept headroom below the batch is counted again).
+    -- The cap, not the batch size, limits this claim (decided on an exact
+    -- count: an estimate below the batch is counted again above).
     v_capped := v_free < p_limit;
     FOREACH v_priority IN ARRAY ARRAY['critical', 'high', 'medium', 'low']::job_priority[] LOOP
         EXIT WHEN v_remaining <= 0;
@@ -191,20 +195,17 @@ BEGIN
             ORDER BY c.scheduled_for, c.id;
         GET DIAGNOSTICS v_got = ROW_COUNT;
         v_remaining := v_remaining - v_got;
-        v_free := v_free - v_got;
+        v_queued := v_queued + v_got;
     END LOOP;
     -- Capped only if every free slot was filled (more may be due).
     v_capped := v_capped AND v_remaining <= 0;
-    -- An idle claim on a fresh headroom writes nothing.
-    INSERT INTO scheduler_state AS st (id, dispatch_capped, headroom, headroom_cap,
-                                       headroom_counted_at)
-    VALUES (1, v_capped, greatest(v_free, 0), v_cap, v_counted_at)
+    -- Written only when it changed: an idle claim writes nothing.
+    INSERT INTO scheduler_state AS st (id, dispatch_capped, queued_estimate)
+    VALUES (1, v_capped, v_queued)
     ON CONFLICT (id) DO UPDATE
-    SET dispatch_capped = excluded.dispatch_capped, headroom = excluded.headroom,
-        headroom_cap = excluded.headroom_cap, headroom_counted_at = excluded.headroom_counted_at
-    WHERE (st.dispatch_capped, st.headroom, st.headroom_cap, st.headroom_counted_at)
-          IS DISTINCT FROM (excluded.dispatch_capped, excluded.headroom, excluded.headroom_cap,
-                            excluded.headroom_counted_at);
+    SET dispatch_capped = excluded.dispatch_capped, queued_estimate = excluded.queued_estimate
+    WHERE (st.dispatch_capped, st.queued_estimate)
+          IS DISTINCT FROM (excluded.dispatch_capped, excluded.queued_estimate);
 END;
 $$;
 CREATE FUNCTION public.claim_due_jobs_v2(p_limit integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id text, job_type text, priority public.job_priority, dispatch_id bigint, dispatch_key text, trigger_type public.trigger_type, scheduled_for timestamp with time zone, timeout_seconds integer)
@@ -1330,9 +1331,6 @@ BEGIN
     UPDATE scheduled_jobs
     SET status = 'running', started_at = now(), queued_at = NULL
     WHERE id = p_job_id;
-    -- One slot fewer for the claim, which no longer counts every time (012).
-    UPDATE scheduler_state st SET headroom = st.headroom - 1
-    WHERE st.id = 1 AND st.headroom > 0;
     INSERT INTO job_executions (job_id, status, trigger_type, attempt_number, parent_job_id,
                                 started_at, dispatch_id, lease_expires_at, deadline_at)
     VALUES (p_job_id, 'running', v_trigger, v_job.error_count + 1,
@@ -1731,14 +1729,10 @@ COMMENT ON TABLE public.scheduler_secrets IS 'meal-scheduler 006: the secret beh
 CREATE TABLE public.scheduler_state (
     id integer DEFAULT 1 NOT NULL,
     dispatch_capped boolean DEFAULT false NOT NULL,
-    headroom integer,
-    headroom_cap integer,
-    headroom_counted_at timestamp with time zone,
+    queued_estimate integer,
     CONSTRAINT scheduler_state_id_check CHECK ((id = 1))
 );
-COMMENT ON COLUMN public.scheduler_state.headroom IS 'Free slots under headroom_cap at most, as the last claim left them (012)';
-COMMENT ON COLUMN public.scheduler_state.headroom_cap IS 'max_concurrent_jobs when headroom was counted';
-COMMENT ON COLUMN public.scheduler_state.headroom_counted_at IS 'When the claim last counted queued + running jobs (server clock)';
+COMMENT ON COLUMN public.scheduler_state.queued_estimate IS 'At least the number of queued jobs, as the last claim left it; NULL: unknown (012)';
 CREATE TABLE public.sync_cursors (
     id bigint NOT NULL,
     source text NOT NULL,

@@ -30,7 +30,7 @@ RELEASED: dict[tuple[int, str], str] = {
     (9, "reliability"): "69d8391f2cd78b63bae2e113a9ca8c2a33a4ef224c25e00f73532f6f85b1acc8",
     (10, "start_plan"): "181adeb3e9e8aebee42f790492d0e7a05773d1ae6aeba33dd057c0259d1a40a8",
     (11, "clock_role"): "8f98c994b258db2d084546e6576aacce4adfeaddee6948069c9bd3babfe85fe5",
-    (12, "claim_headroom"): "e0e7e347d2fd99cd2e7644c5f62aba3545429b1078c608c7043209452bcbf4aa",
+    (12, "claim_headroom"): "0473916dd23c2c138901530b871f655666f7b0a7aaf798ac4026b5f5a7fb292d",
     (13, "lean_complete"): "c3a53e77537d6ffa203a6283cacf784f0e1c92c225f34edec698e7848ddfdc3b",
 }
 
