@@ -13,7 +13,8 @@ Stacks, in the order they run and are printed:
 - plain Celery configured as the bridge was before it switched to early ack
   (late ack, prefetch 1);
 - the bridge;
-- Procrastinate (``async def`` task), when it is installed (``.[bench]``).
+- Procrastinate (``async def`` task), when it is installed (``.[bench]``);
+- PgQueuer (``async def`` entrypoint), when it is installed (``.[bench]``).
 
 Bridge round: N no-op jobs are inserted already due, in one transaction; the
 clock runs from its commit (the jobs become visible and the insert's NOTIFY
@@ -26,7 +27,9 @@ transport options, pool and concurrency; the bench publishes N tasks with one
 publish to the completion of the N-th task (recorded by the task itself).
 
 Procrastinate round: see :mod:`bench.peer_procrastinate` (N jobs inserted in
-one transaction, as for the bridge).
+one transaction, as for the bridge). PgQueuer round: see
+:mod:`bench.peer_pgqueuer` (N jobs enqueued in one transaction by PgQueuer's
+own batch enqueue).
 
 CPU per job is the user+sys time of every process of the stack spent during
 the round (the waiting included): worker tree, beat or publishing loop,
@@ -254,12 +257,15 @@ class PlainStack(Stack):
 
 #: Result keys of the stacks, in the order they run and are printed.
 PLAIN, PLAIN_LATE, BRIDGE, PROCRASTINATE = "plain", "plain_late_ack", "bridge", "procrastinate"
+PGQUEUER = "pgqueuer"
+#: The Postgres-backed peers, each run when its package is installed (``.[bench]``).
+PEERS = (PROCRASTINATE, PGQUEUER)
 #: With --patch: the bridge with the patches, against the bridge without, Celery defaults aside.
 BRIDGE_PATCHED = "bridge_patched"
 
 
-def procrastinate_installed() -> bool:
-    return importlib.util.find_spec("procrastinate") is not None
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
 
 
 def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
@@ -273,15 +279,17 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
         PlainStack(config, workdir, "late_ack", plain_rds) as plain_late,
         BridgeStack(config, dbs, workdir) as bridge,
         BridgeStack(config, dbs, workdir, patched=True) as patched,
-        _peer(config, dbs, workdir, ab) as peer,
+        _peer(config, dbs, workdir, ab, PROCRASTINATE) as procrastinate,
+        _peer(config, dbs, workdir, ab, PGQUEUER) as pgqueuer,
     ):
         stacks: dict[str, Stack] = {PLAIN: plain}
         if ab:
             stacks.update({BRIDGE: bridge, BRIDGE_PATCHED: patched})
         else:
             stacks.update({PLAIN_LATE: plain_late, BRIDGE: bridge})
-        if peer is not None:
-            stacks[PROCRASTINATE] = peer
+        for key, peer in ((PROCRASTINATE, procrastinate), (PGQUEUER, pgqueuer)):
+            if peer is not None:
+                stacks[key] = peer
         for stack in stacks.values():
             stack.start()
         profilers = profiling.start(
@@ -322,9 +330,10 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
     for key in stacks:
         out[key] = {**summary[key], **ends[key]}
     out[BRIDGE]["profiles"] = profiles
-    if PROCRASTINATE not in stacks:
-        why = "not run with --patch" if ab else "not installed (pip install -e '.[bench]')"
-        out[PROCRASTINATE] = {"skipped": why}
+    for key in PEERS:
+        if key not in stacks:
+            why = "not run with --patch" if ab else "not installed (pip install -e '.[bench]')"
+            out[key] = {"skipped": why}
     if ab:
         out["patched_vs_bridge"] = summary["patched_vs_bridge"]
     out.update(
@@ -336,12 +345,16 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
     return out
 
 
-def _peer(config: BenchConfig, dbs: Databases, workdir: Path, ab: bool) -> Any:
-    """The Procrastinate stack if it is installed, else a context that yields None."""
+def _peer(config: BenchConfig, dbs: Databases, workdir: Path, ab: bool, key: str) -> Any:
+    """The peer's stack if its package is installed, else a context that yields None."""
     import contextlib
 
-    if ab or not procrastinate_installed():
+    if ab or not installed(key):
         return contextlib.nullcontext(None)
+    if key == PGQUEUER:
+        from bench.peer_pgqueuer import PgQueuerStack
+
+        return PgQueuerStack(config, dbs, workdir)
     from bench.peer_procrastinate import ProcrastinateStack
 
     return ProcrastinateStack(config, dbs, workdir)

@@ -107,9 +107,10 @@ def _e2e(e: dict[str, Any]) -> list[str]:
             f"  patched / bridge: throughput {ab['throughput']:.2f} (rounds {per_round}),"
             f" CPU per job {ab['cpu_all']:.2f}"
         )
-    skipped = e.get("procrastinate", {}).get("skipped")
-    if skipped:
-        lines.append(f"  Procrastinate: {skipped}")
+    for key, label in (("procrastinate", "Procrastinate"), ("pgqueuer", "PgQueuer")):
+        skipped = e.get(key, {}).get("skipped")
+        if skipped:
+            lines.append(f"  {label}: {skipped}")
     calls = [
         [name, f["calls_per_job"], f["us_per_job"]] for name, f in bridge_pg["functions"].items()
     ][:8]

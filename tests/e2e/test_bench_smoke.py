@@ -54,8 +54,9 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
 
     assert report["meta"]["config"]["quick"] is True
     sides = ["bridge", "plain", "plain_late_ack"]
-    if "skipped" not in report["e2e"]["procrastinate"]:  # installed with .[bench]
-        sides.append("procrastinate")
+    for peer in ("procrastinate", "pgqueuer"):
+        if "skipped" not in report["e2e"][peer]:  # installed with .[bench]
+            sides.append(peer)
     assert report["e2e"]["order"][0] == "plain"  # Celery at its defaults comes first
     for side in sides:
         assert number(report, "e2e", side, "jobs_per_s") > 0
