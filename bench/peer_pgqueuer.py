@@ -4,12 +4,12 @@ Its own database (PgQueuer's schema, the DDL its ``pgq install`` runs, from
 the installed package), a worker process ``python -m bench.pgqueuer_app``
 (what ``pgq run bench.pgqueuer_app:create`` runs, see that module for why not
 the CLI itself) running the no-op ``async def`` entrypoint with
-``concurrency_limit`` = ``--concurrency`` (at most that many jobs picked at
-once) and PgQueuer's defaults otherwise. A round enqueues N jobs in one
+``max_concurrent_tasks`` = ``--concurrency`` and a batch size of 1 (at most
+that many jobs in flight) and PgQueuer's defaults otherwise. A round enqueues N jobs in one
 transaction with PgQueuer's own batch enqueue (one statement; its statement
 trigger sends the NOTIFY that wakes the worker); the clock runs from the
 commit to the last ``successful`` row of ``pgqueuer_log`` (PgQueuer writes
-one per finished job, stamped when its batch of completions is written).
+one per finished job, stamped when it is written).
 CPU: the worker process and the database's Postgres backends.
 """
 
