@@ -287,7 +287,7 @@ def run(config: BenchConfig, dbs: Databases, workdir: Path) -> dict[str, Any]:
             stacks.update({BRIDGE: bridge, BRIDGE_PATCHED: patched})
         else:
             stacks.update({PLAIN_LATE: plain_late, BRIDGE: bridge})
-        for key, peer in ((PROCRASTINATE, procrastinate), (PGQUEUER, pgqueuer)):
+        for key, peer in zip(PEERS, (procrastinate, pgqueuer), strict=True):
             if peer is not None:
                 stacks[key] = peer
         for stack in stacks.values():
