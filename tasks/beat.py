@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from kombu.exceptions import OperationalError as KombuOperationalError
+from kombu.exceptions import KombuError
 from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, RedBeatScheduler, get_redis
 from redis.exceptions import LockError, RedisError
 
@@ -174,7 +174,7 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             log.warning("beat lock lost; standing by", extra={"action": "lock_lost"})
             self.lock = None
             return tick
-        except (RedisError, KombuOperationalError, OSError):
+        except (RedisError, KombuError, OSError):
             log.warning("redis unavailable", exc_info=True, extra={"action": "redis_down"})
             return self._back_off()
         try:
@@ -193,8 +193,11 @@ class MealScheduler(RedBeatScheduler):  # type: ignore[misc]
             log.warning("postgres unavailable", exc_info=True, extra={"action": "postgres_down"})
             self.rescuer.unreachable()
             return self._back_off()
-        except (RedisError, KombuOperationalError, OSError):
-            # The producer already handed the claims back.
+        except (RedisError, KombuError, OSError):
+            # The producer already handed the claims back. KombuError, not
+            # only its OperationalError: a pipelined publish whose flush
+            # fails raises BatchPublishError, and an escaped exception would
+            # end the beat process.
             log.warning("publish failed", exc_info=True, extra={"action": "publish_failed"})
             return self._back_off()
         except TasksError:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from kombu.exceptions import BatchPublishError
 from redbeat.schedulers import RedBeatScheduler
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
@@ -134,11 +135,20 @@ def test_postgres_down_backs_off_and_a_good_tick_resets_it(
     assert [sched.tick() for _ in range(4)] == [0.5, 1.0, 0.0, 0.5]
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RedisConnectionError("broker went away"),
+        # kombu's pipelined publish (Producer.batch) when Redis resets the
+        # connection at the flush: a KombuError, not an OperationalError.
+        BatchPublishError("Redis publish batch failed; delivery is uncertain"),
+    ],
+)
 def test_a_failed_publish_hands_the_claims_back(
-    stub: StubStore, clock: FakeClock, redbeat: Redbeat
+    stub: StubStore, clock: FakeClock, redbeat: Redbeat, failure: Exception
 ) -> None:
     def publish(_: Sequence[ClaimedJob]) -> None:
-        raise RedisConnectionError("broker went away")
+        raise failure
 
     sched = scheduler(publish)
     stub.script("claim_due_jobs", claimed(2))
