@@ -59,6 +59,20 @@ def _broker_settings(**overrides: object) -> Callable[[], None]:
     return apply
 
 
+def _ack_emulation() -> None:
+    """kombu's own Redis transport, as before: an unacked hash entry per message, 7200 s."""
+    from tasks import celery_app
+
+    base = celery_app.celery_config
+
+    def config(settings: Any) -> dict[str, Any]:
+        conf = base(settings)
+        options = {**conf["broker_transport_options"], "visibility_timeout": 7200}
+        return {**conf, "broker_transport": "redis", "broker_transport_options": options}
+
+    celery_app.celery_config = config
+
+
 def _separate_commits() -> None:
     """Start and completion in transactions of their own, as before shared commits."""
     from tasks import celery_app, execution
@@ -84,6 +98,7 @@ PATCHES: dict[str, Patch] = {
         "Early ack (when a pool process accepts the task), prefetch multiplier 1.",
         python=_broker_settings(task_acks_late=False, worker_prefetch_multiplier=1),
     ),
+    "ack_emulation": Patch(_ack_emulation.__doc__ or "", python=_ack_emulation),
     "separate_commits": Patch(_separate_commits.__doc__ or "", python=_separate_commits),
     "prefetch4": Patch(
         "Early ack with Celery's default prefetch multiplier, 4 (breaks the priority bound).",

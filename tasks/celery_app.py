@@ -148,8 +148,6 @@ class MealCelery(Celery):  # type: ignore[misc]
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     transport: dict[str, Any] = {
-        # Longer than any job: Redis redelivers an unacked message after it.
-        "visibility_timeout": settings.visibility_timeout,
         # One queue, strict priority: kombu keeps a list per step and BRPOPs
         # them in order, so a critical message is taken before any low one.
         "priority_steps": PRIORITY_STEPS,

@@ -11,7 +11,9 @@ refuses when Redis does not answer, and its supervisor restarts it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Mapping
 
 import redis
 
@@ -20,7 +22,7 @@ from tasks.errors import ConfigError, DatabaseError, DatabaseUnavailable
 from tasks.handlers import import_failures
 from tasks.jobs.settings import job_settings
 from tasks.logs import safe_url
-from tasks.settings import Settings
+from tasks.settings import RETIRED, Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,20 @@ def check_redis(settings: Settings) -> None:
         client.close()
 
 
+def warn_retired(env: Mapping[str, str] = os.environ) -> None:
+    for name, reason in RETIRED.items():
+        if name in env:
+            log.warning("%s is no longer read: %s", name, reason, extra={"action": "retired"})
+
+
 def check_worker(settings: Settings, db: Database) -> None:
+    warn_retired()
     check_handlers()
     check_database(db)
 
 
 def check_beat(settings: Settings, db: Database) -> None:
+    warn_retired()
     check_handlers()
     check_redis(settings)
     check_database(db)

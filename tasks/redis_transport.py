@@ -1,10 +1,28 @@
-"""Redis for the broker and redbeat: a transport that survives a lost
-connection, and TLS options stated explicitly.
+"""Redis for the broker and redbeat: a transport without Redis-side ack
+bookkeeping, and TLS options stated explicitly.
 
-The transport works around kombu 5.7 (pinned in pyproject.toml to the
-versions it was verified on; tests/integration/test_kombu_workaround.py
-fails when it is no longer needed or no longer works). Celery loads it by
-name: ``broker_transport = "tasks.redis_transport:RedisTransport"``.
+kombu's Redis transport emulates acknowledgements by default: every message
+a worker takes is copied into an ``unacked`` hash and index (one MULTI), and
+every ack deletes it again (another), so Redis can redeliver a message whose
+worker died, after the visibility timeout. Here Postgres already keeps that
+work safe: a message lost with its worker is a claim still ``queued``, which
+the reaper re-queues after ``queue_timeout_seconds`` (before any visibility
+timeout would), or an execution whose lease runs out. So the transport turns
+the emulation off: the two round trips per message and the periodic scans of
+the unacked index go (docs/performance.md has what that saved).
+
+What stays: messages a worker has taken but not yet handed to a pool
+process are held in its memory and put back into Redis when the worker
+stops gracefully (kombu's in-memory QoS restores them when the channel
+closes). When Redis is gone by then, they cannot be put back: that is
+logged as a warning, not kombu's emergency dump to a temporary file, since
+Postgres re-queues their jobs.
+
+The transport subclasses kombu's private Redis ``Channel`` and virtual
+``QoS``, so kombu is pinned in pyproject.toml to the versions this was
+verified on (tests/integration/test_kombu_workaround.py fails when that is
+no longer true). Celery loads it by name:
+``broker_transport = "tasks.redis_transport:RedisTransport"``.
 """
 
 from __future__ import annotations
@@ -15,48 +33,41 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
 from tasks.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-class _RedisQoS(kombu_redis.QoS):
-    def restore_unacked_once(self, stderr: Any = None) -> Any:
-        try:
-            return super().restore_unacked_once(stderr)  # type: ignore[no-untyped-call]
-        except AttributeError:
-            # kombu 5.7 with the connection already gone: nothing to restore
-            # into; Redis redelivers after the visibility timeout instead.
+class _RedisQoS(virtual.QoS):
+    """Unacknowledged messages in memory only; put back on a graceful close."""
+
+    def restore_unacked(self) -> list[Any]:
+        errors = super().restore_unacked()  # type: ignore[no-untyped-call]
+        if errors:
+            # Redis is gone: Postgres re-queues these claims (queue_timeout_seconds).
             log.warning(
-                "unacked messages not restored: the broker connection was lost",
+                "%d prefetched messages not put back: the broker connection was lost",
+                len(errors),
                 extra={"action": "restore_lost"},
             )
-            return None
+        return []
 
 
 class _RedisChannel(kombu_redis.Channel):
-    """kombu's Redis channel, safe to use after its connection dropped.
+    """kombu's Redis channel without ack emulation, safe after its connection dropped."""
 
-    kombu 5.7 kills the worker with AttributeError in two places once the
-    broker connection is gone: restoring unacknowledged messages while it
-    closes the channel, and acknowledging, after the reconnect, a message
-    that arrived on the old channel. Both are skipped in that case only (a
-    graceful close still restores): a message Redis loses is a claim
-    Postgres re-queues (queue_timeout_seconds), an unacknowledged one is
-    redelivered after the visibility timeout, and a redelivered message is
-    refused by start_execution as a duplicate.
-    """
+    ack_emulation = False
 
-    QoS = _RedisQoS
-
-    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> Any:
-        if self.closed:
-            log.warning("ack skipped: the broker connection was lost", extra={"action": "ack_lost"})
-            return None
-        return super().basic_ack(delivery_tag, multiple=multiple)  # type: ignore[no-untyped-call]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self.ack_emulation = False  # whatever the transport options say
+        self.QoS = _RedisQoS  # type: ignore[assignment]  # kombu types it as its Redis QoS
 
     def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> Any:
+        # A requeue writes to Redis; with the connection gone, the message
+        # is a claim Postgres re-queues.
         if self.closed:
             log.warning(
                 "reject skipped: the broker connection was lost", extra={"action": "reject_lost"}
@@ -66,7 +77,7 @@ class _RedisChannel(kombu_redis.Channel):
 
 
 class RedisTransport(kombu_redis.Transport):
-    """kombu's Redis transport, minus the restore-on-close that crashes workers."""
+    """kombu's Redis transport, acknowledging in the worker's memory only."""
 
     Channel = _RedisChannel
 

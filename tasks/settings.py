@@ -29,7 +29,6 @@ ENV_DOC: dict[str, str] = {
     "TASKS_DB_POOL_SIZE": "Postgres connections per process (default 4)",
     "TASKS_QUEUE": "Celery queue name (default meal_scheduler)",
     "TASKS_KEY_PREFIX": "prefix of redbeat's Redis keys (default meal-scheduler)",
-    "TASKS_VISIBILITY_TIMEOUT": "seconds before Redis redelivers an unacked message (default 7200)",
     "TASKS_BEAT_LOCK_SECONDS": "redbeat lock lifetime; a standby takes over after it (default 15)",
     "TASKS_REAP_SECONDS": "how often the beat reaps expired leases (default 5)",
     "TASKS_RETENTION_DAYS": "execution history older than this is pruned (default 90)",
@@ -41,6 +40,13 @@ ENV_DOC: dict[str, str] = {
     "TASKS_HEALTH_MAX_DUE_SECONDS": "`health` fails when a due job waits longer (default 300)",
     "TASKS_HEARTBEAT_SECONDS": "worker heartbeat interval; live = seen within 3 (default 10)",
     "TASKS_LOG_FORMAT": "text (key=value) or json (one object per line) (default text)",
+}
+
+#: Variables an earlier version read and this one does not. Set, each is
+#: named in a warning when a worker or beat starts, not silently ignored.
+RETIRED: dict[str, str] = {
+    "TASKS_VISIBILITY_TIMEOUT": "the broker no longer redelivers unacknowledged messages;"
+    " Postgres re-queues the job of a lost message after queue_timeout_seconds",
 }
 
 LOG_FORMATS = ("text", "json")
@@ -132,7 +138,6 @@ class Settings:
     db_pool_size: int = 4
     queue: str = "meal_scheduler"
     key_prefix: str = "meal-scheduler"
-    visibility_timeout: int = 7200
     reap_seconds: float = 5.0
     beat_lock_seconds: int = 15
     retention_days: int = 90
@@ -148,11 +153,6 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lease_seconds < 3:
             raise ConfigError(f"TASKS_LEASE_SECONDS must be >= 3, got {self.lease_seconds}")
-        if self.visibility_timeout <= self.lease_seconds:
-            raise ConfigError(
-                "TASKS_VISIBILITY_TIMEOUT must be longer than TASKS_LEASE_SECONDS "
-                f"({self.visibility_timeout} <= {self.lease_seconds})"
-            )
         self._check_web()
         if not 1 <= self.heartbeat_seconds <= 3600:
             raise ConfigError(
@@ -212,7 +212,6 @@ class Settings:
             db_pool_size=_int(env, "TASKS_DB_POOL_SIZE", 4, 1),
             queue=_name(env, "TASKS_QUEUE", "meal_scheduler"),
             key_prefix=_name(env, "TASKS_KEY_PREFIX", "meal-scheduler"),
-            visibility_timeout=_int(env, "TASKS_VISIBILITY_TIMEOUT", 7200, 10),
             reap_seconds=_float(env, "TASKS_REAP_SECONDS", 5.0, 0.1),
             beat_lock_seconds=_int(env, "TASKS_BEAT_LOCK_SECONDS", 15, 2),
             retention_days=_int(env, "TASKS_RETENTION_DAYS", 90, 1, 36_500),

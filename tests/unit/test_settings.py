@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 
 from tasks.errors import ConfigError
+from tasks.preflight import warn_retired
 from tasks.settings import Settings
 
 BASE = {"DATABASE_URL": "postgresql://u:secret@db/meal", "REDIS_URL": "redis://r:6379/0"}
@@ -65,10 +67,6 @@ def test_handler_modules_are_split() -> None:
         ({**BASE, "TASKS_HEARTBEAT_SECONDS": "0.5"}, "TASKS_HEARTBEAT_SECONDS must be >= 1"),
         ({**BASE, "TASKS_HEARTBEAT_SECONDS": "7200"}, "TASKS_HEARTBEAT_SECONDS must be between"),
         ({**BASE, "TASKS_LOG_FORMAT": "xml"}, "TASKS_LOG_FORMAT must be text or json"),
-        (
-            {**BASE, "TASKS_LEASE_SECONDS": "60", "TASKS_VISIBILITY_TIMEOUT": "30"},
-            "TASKS_VISIBILITY_TIMEOUT must be longer",
-        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -79,3 +77,14 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
 def test_postgres_only_commands_do_not_need_redis() -> None:
     s = Settings.from_env({"DATABASE_URL": "postgresql://x/y"}, need_redis=False)
     assert s.redis_url == ""
+
+
+def test_a_retired_variable_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    env = {**BASE, "TASKS_VISIBILITY_TIMEOUT": "7200"}
+    Settings.from_env(env)  # still starts
+    with caplog.at_level(logging.WARNING, logger="tasks.preflight"):
+        warn_retired(BASE)
+        assert caplog.records == []
+        warn_retired(env)
+    [record] = caplog.records
+    assert record.getMessage().startswith("TASKS_VISIBILITY_TIMEOUT is no longer read: ")
