@@ -74,6 +74,11 @@ class SharedCommits:
         self.linger_seconds = linger_seconds
         self._pending: PendingCompletion | None = None
         self._deadline = 0.0
+        # The thread is awake (sleeping until a deadline, or committing): a
+        # completion deferred meanwhile needs no wake-up, the thread reads
+        # the new deadline when its sleep ends. Under load that is one
+        # wake-up per linger instead of two per job.
+        self._armed = False
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,16 +91,17 @@ class SharedCommits:
 
     def defer(self, pending: PendingCompletion) -> None:
         """Hold ``pending`` until the next start, or commit it alone after the linger."""
-        previous = None
         with self._lock:
             previous, self._pending = self._pending, pending
             self._deadline = time.monotonic() + self.linger_seconds
             self._ensure_thread()
+            wake, self._armed = not self._armed, True
         if previous is not None:
             # Jobs side by side in one process (a thread pool): the earlier
             # completion commits alone, now.
             previous.alone()
-        self._wake.set()
+        if wake:
+            self._wake.set()
 
     def start(
         self,
@@ -141,28 +147,39 @@ class SharedCommits:
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         self._pid = os.getpid()
+        self._armed = False  # a new thread starts idle: wake it
         self._thread = threading.Thread(target=self._loop, name="shared-commits", daemon=True)
         self._thread.start()
 
-    def _due(self) -> float | None:
-        """Seconds until the waiting completion must be committed alone; None: nothing waits."""
+    def _due(self) -> PendingCompletion | float | None:
+        """The completion whose linger ran out, taken; else seconds until it
+        does; None (the thread goes idle) when nothing waits."""
         with self._lock:
             if self._pending is None:
+                self._armed = False
                 return None
-            return self._deadline - time.monotonic()
+            remaining = self._deadline - time.monotonic()
+            if remaining > 0:
+                return remaining
+            pending, self._pending = self._pending, None
+            return pending
 
     def _loop(self) -> None:
         while True:
             self._wake.wait()
             self._wake.clear()
             # A start that comes meanwhile takes the completion with it.
-            while (remaining := self._due()) is not None and remaining > 0:
-                time.sleep(remaining)
-            try:
-                self.flush()
-            except Exception:
-                # alone() already retried while Postgres was away; the lease
-                # runs out and the rescuer decides, as for any lost result.
-                log.warning(
-                    "completion could not be recorded", exc_info=True, extra={"action": "complete"}
-                )
+            while (due := self._due()) is not None:
+                if isinstance(due, float):
+                    time.sleep(due)
+                    continue
+                try:
+                    due.alone()
+                except Exception:
+                    # alone() already retried while Postgres was away; the lease
+                    # runs out and the rescuer decides, as for any lost result.
+                    log.warning(
+                        "completion could not be recorded",
+                        exc_info=True,
+                        extra={"action": "complete"},
+                    )

@@ -84,6 +84,36 @@ def test_without_a_next_job_the_completion_commits_after_the_linger(
     wait_until(lambda: not leases.held(), timeout=5)
 
 
+def test_every_completion_commits_after_its_linger_however_they_arrive(
+    database: Database, db: psycopg.Connection[Any], leases: LeaseKeeper
+) -> None:
+    a, b, c = claim(database, db, "a", "b", "c")
+    commits = SharedCommits(database, linger_seconds=0.3)
+    assert run(database, leases, a, commits=commits) == "completed"  # wakes the thread
+    # b's start takes a's completion; b's completion arrives while the thread
+    # sleeps toward a's deadline, so nothing wakes it: it must still commit.
+    assert run(database, leases, b, commits=commits) == "completed"
+    assert status_and_xmin(db, "a")[0] == "completed"
+    assert status_and_xmin(db, "b")[0] == "running"
+    wait_until(lambda: status_and_xmin(db, "b")[0] == "completed", timeout=5)
+    wait_until(lambda: commits._pending is None and not commits._armed, timeout=5)
+    # The thread went idle; the next completion wakes it again.
+    assert run(database, leases, c, commits=commits) == "completed"
+    wait_until(lambda: status_and_xmin(db, "c")[0] == "completed", timeout=5)
+    assert leases.held() == frozenset()
+
+
+def test_a_forked_process_wakes_its_own_thread(
+    database: Database, db: psycopg.Connection[Any], leases: LeaseKeeper
+) -> None:
+    [only] = claim(database, db, "a")
+    commits = SharedCommits(database, linger_seconds=0.05)
+    # What a child inherits from a parent whose thread was awake at the fork.
+    commits._armed, commits._pid = True, -1
+    assert run(database, leases, only, commits=commits) == "completed"
+    wait_until(lambda: status_and_xmin(db, "a")[0] == "completed", timeout=5)
+
+
 def test_output_postgres_could_refuse_is_recorded_before_the_task_returns(
     database: Database, db: psycopg.Connection[Any], leases: LeaseKeeper
 ) -> None:
