@@ -289,5 +289,5 @@ class _Finish:
             if self.raise_failure:
                 raise AttemptFailed(error) from cause
         else:
-            log.info("job completed", extra=extra)
+            log.debug("job completed", extra=extra)
         return outcome

@@ -60,6 +60,7 @@ def log_value(value: object) -> str:
 
 
 JOB_FIELDS = ("job_id", "execution_id", "job_type", "dispatch_id", "task_id")
+_UNNAMED_BY_CELERY = ("job_id", "execution_id")  # its task lines show type and dispatch
 _DISPATCH_TASK_ID = re.compile(r"^dispatch-(\d+)$")
 # Celery's task names that are not a job type (the unshadowed task, maintenance).
 _NOT_JOB_TYPES = ("meal_scheduler.", "celery.")
@@ -129,13 +130,16 @@ class KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
-        if not record.name.startswith("tasks"):
-            return base  # other libraries' extras are theirs to print
+        # Other libraries' extras are theirs to print; their lines about an
+        # attempt (Celery's "Task ... succeeded") get the ids their message
+        # does not name.
+        ours = record.name.startswith("tasks")
         pairs = []
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            pairs.append(f"{key}={log_value(value)}")
+            if ours or key in _UNNAMED_BY_CELERY:
+                pairs.append(f"{key}={log_value(value)}")
         return f"{base} {' '.join(pairs)}" if pairs else base
 
 

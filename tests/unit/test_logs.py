@@ -30,6 +30,19 @@ def test_other_libraries_extras_are_left_alone() -> None:
     assert KeyValueFormatter("%(message)s").format(record) == "done"
 
 
+def test_celerys_line_about_an_attempt_names_the_job_and_execution() -> None:
+    from tasks.logs import JobContextFilter, bind_job, clear_job
+
+    msg = "Task test.noop[dispatch-3] succeeded in 0.01s: 'completed'"
+    record = logging.makeLogRecord({"name": "celery.app.trace", "msg": msg, "data": {"a": 1}})
+    bind_job(job_id="ok", dispatch_id=3, job_type="test.noop", execution_id=9)
+    try:
+        JobContextFilter().filter(record)
+    finally:
+        clear_job()
+    assert KeyValueFormatter("%(message)s").format(record) == f"{msg} job_id=ok execution_id=9"
+
+
 def test_a_value_cannot_forge_a_line_or_an_escape() -> None:
     forged = "ok\n2026-12-05 06:00:00 INFO tasks.execution: job completed action=completed"
     record = logging.makeLogRecord(
