@@ -323,6 +323,9 @@ def _key_value_logs(logger: logging.Logger, format: str, **_: Any) -> None:
     # (key=value, or JSON with TASKS_LOG_FORMAT=json).
     log_format = "text" if _default is None else _default.meal_runtime.settings.log_format
     logs.use_format(logger, log_format, format)
+    # Here, not in the start checks: a worker checks before its logging is
+    # set up, and this runs once per worker or beat.
+    preflight.warn_retired()
 
 
 @signals.task_postrun.connect  # type: ignore[untyped-decorator]

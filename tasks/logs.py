@@ -126,21 +126,18 @@ class KeyValueFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         # The message's arguments (a handler's error text) are outside data too.
         record.message = escape(record.message)
-        return super().formatMessage(record)
-
-    def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
-        # Other libraries' extras are theirs to print; their lines about an
-        # attempt (Celery's "Task ... succeeded") get the ids their message
+        line = super().formatMessage(record)
+        # On the message's line, before any traceback. Other libraries'
+        # extras are theirs to print; their lines written while an attempt
+        # runs (Celery's "Task ... succeeded") get the ids their message
         # does not name.
         ours = record.name.startswith("tasks")
-        pairs = []
-        for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_"):
-                continue
-            if ours or key in _UNNAMED_BY_CELERY:
-                pairs.append(f"{key}={log_value(value)}")
-        return f"{base} {' '.join(pairs)}" if pairs else base
+        pairs = [
+            f"{key}={log_value(value)}"
+            for key, value in vars(record).items()
+            if not (key in _STANDARD or key.startswith("_")) and (ours or key in _UNNAMED_BY_CELERY)
+        ]
+        return f"{line} {' '.join(pairs)}" if pairs else line
 
 
 class JsonFormatter(logging.Formatter):

@@ -69,19 +69,18 @@ def check_redis(settings: Settings) -> None:
 
 
 def warn_retired(env: Mapping[str, str] = os.environ) -> None:
+    """Name each retired variable still set (once Celery's logging is set up)."""
     for name, reason in RETIRED.items():
         if name in env:
             log.warning("%s is no longer read: %s", name, reason, extra={"action": "retired"})
 
 
 def check_worker(settings: Settings, db: Database) -> None:
-    warn_retired()
     check_handlers()
     check_database(db)
 
 
 def check_beat(settings: Settings, db: Database) -> None:
-    warn_retired()
     check_handlers()
     check_redis(settings)
     check_database(db)

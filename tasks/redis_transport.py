@@ -48,8 +48,9 @@ class _RedisQoS(virtual.QoS):
         if errors:
             # Redis is gone: Postgres re-queues these claims (queue_timeout_seconds).
             log.warning(
-                "%d prefetched messages not put back: the broker connection was lost",
+                "%d prefetched messages could not be put back into Redis: %s",
                 len(errors),
+                errors[0][0],
                 extra={"action": "restore_lost"},
             )
         return []

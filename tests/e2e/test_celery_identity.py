@@ -138,6 +138,7 @@ def test_json_logs_carry_the_attempt(
     insert_job(db, "ok", "test.noop")
     insert_job(db, "bad", "test.fail", max_retries=0)
     stack.extra_env["TASKS_LOG_FORMAT"] = "json"
+    stack.extra_env["TASKS_VISIBILITY_TIMEOUT"] = "7200"  # retired: one warning each
     stack.worker("w1")
     stack.beat()
     wait_until(lambda: job(db, "ok")["status"] == "completed")
@@ -155,6 +156,8 @@ def test_json_logs_carry_the_attempt(
         assert raw and all(ln.startswith("{") for ln in raw), [
             ln for ln in raw if not ln.startswith("{")
         ]
+        retired = [ln for ln in raw if "TASKS_VISIBILITY_TIMEOUT is no longer read" in ln]
+        assert len(retired) == 1 and json.loads(retired[0])["action"] == "retired", retired
     entries = lines()
 
     def attempt_of(message: str) -> dict[str, Any]:

@@ -35,12 +35,26 @@ def test_celerys_line_about_an_attempt_names_the_job_and_execution() -> None:
 
     msg = "Task test.noop[dispatch-3] succeeded in 0.01s: 'completed'"
     record = logging.makeLogRecord({"name": "celery.app.trace", "msg": msg, "data": {"a": 1}})
+    clear_job()  # whatever an earlier test in this process bound
     bind_job(job_id="ok", dispatch_id=3, job_type="test.noop", execution_id=9)
     try:
         JobContextFilter().filter(record)
     finally:
         clear_job()
     assert KeyValueFormatter("%(message)s").format(record) == f"{msg} job_id=ok execution_id=9"
+
+
+def test_the_fields_stay_on_the_message_line_before_a_traceback() -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.makeLogRecord(
+        {"name": "celery.app.trace", "msg": "Task raised", "exc_info": exc_info, "job_id": "bad"}
+    )
+    first, *rest = KeyValueFormatter("%(message)s").format(record).splitlines()
+    assert first == "Task raised job_id=bad"
+    assert rest[-1] == "RuntimeError: boom"
 
 
 def test_a_value_cannot_forge_a_line_or_an_escape() -> None:
