@@ -15,7 +15,7 @@ statement; longer only while Postgres is unreachable, as before) leaves an
 execution that is still ``running``: its lease runs out, it is recorded
 ``abandoned`` and retried, so the handler runs again, exactly as for a
 worker killed while the handler runs. A graceful stop commits a waiting
-completion first (``flush``). Nothing else changes: a start still commits
+completion first, or waits for the one the thread is committing (``flush``). Nothing else changes: a start still commits
 before its handler runs, a failure is recorded at once, and every execution
 still ends in one terminal state.
 """
@@ -80,6 +80,9 @@ class SharedCommits:
         # wake-up per linger instead of two per job.
         self._armed = False
         self._lock = threading.Lock()
+        # Held while a completion is taken and committed alone, so that a
+        # stopping process's flush() waits for one the thread has in hand.
+        self._committing = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -137,10 +140,12 @@ class SharedCommits:
         return started
 
     def flush(self) -> None:
-        """Commit a waiting completion now (the linger ran out, or the process stops)."""
-        pending = self._take()
-        if pending is not None:
-            pending.alone()
+        """Commit a waiting completion now, or wait for the one the thread is
+        committing (the process stops)."""
+        with self._committing:
+            pending = self._take()
+            if pending is not None:
+                pending.alone()
 
     def _ensure_thread(self) -> None:
         # A forked child inherits the object but not the thread.
@@ -169,17 +174,23 @@ class SharedCommits:
             self._wake.wait()
             self._wake.clear()
             # A start that comes meanwhile takes the completion with it.
-            while (due := self._due()) is not None:
-                if isinstance(due, float):
-                    time.sleep(due)
-                    continue
-                try:
-                    due.alone()
-                except Exception:
-                    # alone() already retried while Postgres was away; the lease
-                    # runs out and the rescuer decides, as for any lost result.
-                    log.warning(
-                        "completion could not be recorded",
-                        exc_info=True,
-                        extra={"action": "complete"},
-                    )
+            while True:
+                with self._committing:
+                    due = self._due()
+                    if isinstance(due, PendingCompletion):
+                        self._commit_alone(due)
+                        continue
+                if due is None:
+                    break
+                time.sleep(due)
+
+    @staticmethod
+    def _commit_alone(pending: PendingCompletion) -> None:
+        try:
+            pending.alone()
+        except Exception:
+            # alone() already retried while Postgres was away; the lease
+            # runs out and the rescuer decides, as for any lost result.
+            log.warning(
+                "completion could not be recorded", exc_info=True, extra={"action": "complete"}
+            )
