@@ -15,9 +15,10 @@ statement; longer only while Postgres is unreachable, as before) leaves an
 execution that is still ``running``: its lease runs out, it is recorded
 ``abandoned`` and retried, so the handler runs again, exactly as for a
 worker killed while the handler runs. A graceful stop commits a waiting
-completion first, or waits for the one the thread is committing (``flush``). Nothing else changes: a start still commits
-before its handler runs, a failure is recorded at once, and every execution
-still ends in one terminal state.
+completion first, or waits for the one the thread is committing
+(``flush``). Nothing else changes: a start still commits before its
+handler runs, a failure is recorded at once, and every execution still ends
+in one terminal state.
 """
 
 from __future__ import annotations
