@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -7,7 +10,9 @@ from subprocess import Popen
 
 import pytest
 
-from tests.support import service_env, start_beat, start_worker, stop
+from tasks.db import Database
+from tasks.migrate import migrate
+from tests.support import OwnPostgres, service_env, start_beat, start_worker, stop
 
 
 @dataclass
@@ -76,3 +81,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep = yield
     setattr(item, "rep_" + rep.when, rep)
     return rep
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A migrated Postgres server of the test's own, to stop and start at will."""
+    root = Path(tempfile.mkdtemp(prefix="meal-pg-"))
+    root.chmod(0o777)
+    server = OwnPostgres(root)
+    server.init()
+    try:
+        database = Database(server.url)
+        migrate(database)
+        database.close()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -18,8 +15,6 @@ import psycopg
 import pytest
 import redis
 
-from tasks.db import Database
-from tasks.migrate import migrate
 from tests.e2e.conftest import Stack
 from tests.support import (
     LOCK_KEY,
@@ -190,24 +185,9 @@ def test_postgres_connections_terminated_under_load(
         assert [r["s"] for r in statuses] == ["completed"]
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    root = Path(tempfile.mkdtemp(prefix="meal-pg-"))
-    root.chmod(0o777)
-    server = OwnPostgres(root)
-    server.init()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop("immediate")
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def test_postgres_outage_handler_result_recorded_on_return(
     stack: Stack, own_postgres: OwnPostgres, tmp_path: Path
 ) -> None:
-    database = Database(own_postgres.url)
-    migrate(database)
-    database.close()
     stack.db_url = own_postgres.url
     stack.extra_env.update({"TASKS_LEASE_SECONDS": "60", "TASKS_REAP_SECONDS": "0.5"})
     mark = tmp_path / "marks"

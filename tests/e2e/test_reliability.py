@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tasks.db import Database
-from tasks.migrate import migrate
 from tests.e2e.conftest import Stack
 from tests.support import (
     OwnPostgres,
@@ -142,24 +137,9 @@ def test_a_worker_that_cannot_reach_postgres_hands_the_message_back(
     assert run["worker"].startswith("good@")
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    root = Path(tempfile.mkdtemp(prefix="meal-pg-"))
-    root.chmod(0o777)
-    server = OwnPostgres(root)
-    server.init()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop("immediate")
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def test_postgres_away_four_leases_runs_every_handler_exactly_once(
     stack: Stack, own_postgres: OwnPostgres, tmp_path: Path
 ) -> None:
-    database = Database(own_postgres.url)
-    migrate(database)
-    database.close()
     stack.db_url = own_postgres.url
     stack.extra_env.update({"TASKS_LEASE_SECONDS": "10", "TASKS_REAP_SECONDS": "0.5"})
     mark = tmp_path / "marks"
